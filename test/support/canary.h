@@ -1,0 +1,15 @@
+/* Canary secret values: every test that needs a secret uses these, and the scans
+ * (test output, logs, state, KVP pool) look for them. Each matches DESIGN.md's rule. */
+#pragma once
+
+#define CANARY_UPDATE_KEY   "CanaryUpd8Key:Sekr1tValue9"
+#define CANARY_PUSH_TOKEN   "canary-push-7:CanaryPushSecret42"
+#define CANARY_PUSH_SECRET  "CanaryPushSecret42"
+#define CANARY_HMAC_TOKEN   "CanaryHmac0Secret77"
+#define CANARY_PROXY_PW     "CanaryProxyPw5"
+#define CANARY_PROXY_URL    "http://proxyuser:" CANARY_PROXY_PW "@127.0.0.1:3128"
+
+static const char *const canary_values[] = {
+        CANARY_UPDATE_KEY, "Sekr1tValue9", CANARY_PUSH_TOKEN, CANARY_PUSH_SECRET,
+        CANARY_HMAC_TOKEN, CANARY_PROXY_PW, NULL,
+};
