@@ -84,7 +84,7 @@ $(LIBVSENSOR): $(LIB_OBJS)
 
 $(LIBSUPPORT): $(SUPPORT_OBJS)
 	$(if $(Q),@echo "  AR      $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && $(if $^,ar rcs $@ $^,printf '!<arch>\n' > $@)
 
 $(PROGRAM): $(AGENT_OBJS) $(LIBVSENSOR)
 	$(if $(Q),@echo "  LD      $@")

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "retry.h"
+#include "util.h"
 
 #define IMDS_INSTANCE_PATH "/metadata/instance?api-version=2021-02-01"
 #define IMDS_USERDATA_PATH "/metadata/instance/compute/userData?api-version=2021-01-01&format=text"

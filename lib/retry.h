@@ -8,7 +8,8 @@
 #include "http.h"
 
 typedef struct RetryPolicy {
-        int64_t deadline_ms;     /* total budget from the first try, in ms */
+        int64_t deadline_ms;     /* total budget from the first try, in ms; <= 0: none
+                                  * (then max_attempts must bound it, else no retries) */
         int64_t base_ms;         /* first backoff ceiling (e.g. 250) */
         int64_t max_ms;          /* cap of the backoff ceiling (e.g. 1000 for IMDS) */
         int max_attempts;        /* 0: unlimited (the deadline bounds it) */

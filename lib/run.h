@@ -17,6 +17,7 @@ typedef struct RunOptions {
         int timeout_ms;             /* <= 0: no timeout */
         RunLineFn on_line;          /* NULL: output discarded */
         void *userdata;
+        int kill_grace_ms;          /* after SIGTERM on timeout, SIGKILL after this; 0: 5000 */
 } RunOptions;
 
 typedef struct RunResult {

@@ -64,7 +64,7 @@ char *path_under_root(const char *root, const char *path) {
         char *r = malloc(lr + strlen(path) + 1);
         if (!r) return NULL;
         memcpy(r, root, lr);
-        strcpy(r + lr, path); /* sized above: lr + strlen(path) + 1 */
+        memcpy(r + lr, path, strlen(path) + 1);
         return r;
 }
 
@@ -78,26 +78,40 @@ char *path_dirname(const char *path) {
 int read_file_capped(const char *path, size_t max, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) return -errno;
+        /* No file is that large; keeps max + 1 and cap * 2 from wrapping. */
+        if (max > SIZE_MAX / 4) max = SIZE_MAX / 4;
         size_t cap = 4096, len = 0;
         _cleanup_free_ char *buf = malloc(cap + 1);
         if (!buf) return -ENOMEM;
         for (;;) {
                 if (len == cap) {
-                        if (cap > max) return -EFBIG;
+                        if (cap > max) {
+                                wipe(buf, len);
+                                return -EFBIG;
+                        }
                         size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-                        char *nb = realloc(buf, ncap + 1);
+                        /* Not realloc: it could leave a copy of secret bytes behind. */
+                        char *nb = malloc(ncap + 1);
                         if (!nb) return -ENOMEM;
+                        memcpy(nb, buf, len);
+                        wipe(buf, len);
+                        free(buf);
                         buf = nb;
                         cap = ncap;
                 }
                 ssize_t n = read(fd, buf + len, cap - len);
                 if (n < 0) {
                         if (errno == EINTR) continue;
-                        return -errno;
+                        int r = -errno;
+                        wipe(buf, len); /* the file may hold secrets */
+                        return r;
                 }
                 if (n == 0) break;
                 len += (size_t)n;
-                if (len > max) return -EFBIG;
+                if (len > max) {
+                        wipe(buf, len);
+                        return -EFBIG;
+                }
         }
         buf[len] = 0;
         if (ret_len) *ret_len = len;
@@ -148,6 +162,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 }
 
 int mkdir_p(const char *path, mode_t mode) {
+        if (isempty(path)) return -ENOENT;
         _cleanup_free_ char *p = strdup(path);
         if (!p) return -ENOMEM;
         for (char *s = p + 1; *s; s++) {
@@ -156,7 +171,12 @@ int mkdir_p(const char *path, mode_t mode) {
                 if (mkdir(p, mode) < 0 && errno != EEXIST) return -errno;
                 *s = '/';
         }
-        if (mkdir(p, mode) < 0 && errno != EEXIST) return -errno;
+        if (mkdir(p, mode) < 0) {
+                if (errno != EEXIST) return -errno;
+                struct stat st;
+                if (stat(p, &st) < 0) return -errno;
+                if (!S_ISDIR(st.st_mode)) return -ENOTDIR;
+        }
         return 0;
 }
 

@@ -1,0 +1,64 @@
+/* The agent's run context: options from the command line, the configuration, the
+ * inputs gathered by the load and metadata steps, and the outcome of the run. */
+#pragma once
+
+#include <stdbool.h>
+#include <sysexits.h>
+
+#include "config.h"
+#include "customdata.h"
+#include "imds.h"
+#include "state.h"
+
+typedef enum Command {
+        COMMAND_RUN,
+        COMMAND_REPAIR,
+        COMMAND_STATUS,
+        COMMAND_VALIDATE,
+        COMMAND_SHOW_CONFIG,
+        COMMAND_CLEAN,
+        COMMAND_VERSION,
+} Command;
+
+typedef struct Options {
+        Command command;
+        const char *root;            /* --root, NULL for the real system */
+        const char *config_file;     /* --config, replaces the default files */
+        const char *custom_data;     /* --custom-data FILE or "-" */
+        const char *validate_file;   /* validate [FILE|-] */
+        bool repair_all;             /* repair --all */
+        bool json;                   /* status --json */
+        int verbosity;               /* -v +1, -q -1 */
+} Options;
+
+typedef struct Context {
+        const Options *opts;
+        Config config;
+        char *state_path;            /* {state_dir}/state.json under root */
+        State *state;
+
+        char *vm_id;                 /* DMI, else IMDS compute.vmId */
+        CustomData *custom_data;     /* set by load when valid */
+        char *custom_data_source;    /* where it was found, for logs */
+        ImdsInstance *imds;          /* set by metadata */
+        struct OvfEnv *ovf;          /* provisioning media, when found */
+
+        bool forced;                 /* repair: run steps whatever the state says */
+        bool force_provisioning;     /* repair --all */
+        bool reported_ready;         /* this run (or an earlier one) told Azure "ready" */
+        bool failure_reported;       /* this run told Azure "ProvisioningFailed" */
+
+        /* A failure that stops the vSensor steps but lets OS provisioning go on
+         * (invalid custom data): the run reports it and exits with this code. */
+        int deferred_exit;
+        char *deferred_error;
+
+        /* The outcome of the failing step. */
+        int exit_code;
+        char *error;
+} Context;
+
+/* Path under --root; aborts the run with EX_SOFTWARE only on OOM (returns NULL). */
+char *context_path(const Context *c, const char *path);
+/* Environment for children: minimal PATH/LANG/HOME plus VSENSOR_INIT_ROOT under --root. */
+const char *const *context_child_env(const Context *c);

@@ -1,0 +1,14 @@
+/* The Azure provisioning media: ovf-env.xml on a UDF or ISO 9660 CD-ROM (usually
+ * /dev/sr0), or a directory (tests, image builds). Read once per run; a copy without
+ * UserPassword and CustomData is kept at {state_dir}/ovf-env.xml so provisioning can
+ * be repaired once the media is gone (the custom data has its own 0600 copy). */
+#pragma once
+
+#include "context.h"
+
+/* Loads the media into c->ovf (once). Returns 0, -ENOENT when there is no media and no
+ * kept copy, or a step failure (malformed ovf-env.xml). */
+int media_load(Context *c);
+/* The decoded CustomData of the media: 0 with a new buffer, -ENOENT when the media has
+ * none or there is no media, or a step failure. */
+int media_custom_data(Context *c, char **ret, size_t *ret_len);

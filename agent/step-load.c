@@ -1,0 +1,217 @@
+/* load: find the custom data, decode it, validate all of it. Sources, first found
+ * wins: --custom-data, the copy kept from an earlier run for this VM, the
+ * provisioning media, waagent's CustomData, IMDS userData. */
+#include <sys/stat.h>
+
+#include "base64.h"
+#include "imds.h"
+#include "log.h"
+#include "media.h"
+#include "retry-log.h"
+#include "steps.h"
+
+#define KEPT_CUSTOM_DATA "custom-data"
+
+static int read_stdin_capped(char **ret, size_t *ret_len) {
+        size_t cap = CUSTOMDATA_MAX, len = 0;
+        _cleanup_free_ char *buf = malloc(cap + 2);
+        if (!buf) return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(STDIN_FILENO, buf + len, cap + 1 - len);
+                if (n < 0) {
+                        if (errno == EINTR) continue;
+                        return -errno;
+                }
+                if (n == 0) break;
+                len += (size_t)n;
+                if (len > cap) return -EFBIG;
+        }
+        buf[len] = 0;
+        *ret_len = len;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* waagent keeps CustomData base64-encoded unless told to decode it: take whichever
+ * it is (a YAML document or a "#!" script is never valid base64). */
+static int decode_if_base64(char **data, size_t *len) {
+        char *decoded = NULL;
+        size_t dlen = 0;
+        if (base64_decode(*data, *len, CUSTOMDATA_MAX, &decoded, &dlen, NULL) < 0) return 0;
+        wipe(*data, *len);
+        free(*data);
+        *data = decoded;
+        *len = dlen;
+        return 1;
+}
+
+static char *kept_path(const Context *c) {
+        _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
+        return dir ? strjoin(dir, "/" KEPT_CUSTOM_DATA, NULL) : NULL;
+}
+
+static char *waagent_custom_data_path(const Context *c) {
+        _cleanup_free_ char *dir = context_path(c, c->config.waagent_dir);
+        return dir ? strjoin(dir, "/CustomData", NULL) : NULL;
+}
+
+/* Each source returns 1 with the data when it has some, 0 when it has none, or a
+ * step failure. `name` is set to where it was found. */
+static int source_command_line(Context *c, char **data, size_t *len, char **name) {
+        const char *f = c->opts->custom_data;
+        if (!f) return 0;
+        int r = streq(f, "-") ? read_stdin_capped(data, len) : read_file_capped(f, CUSTOMDATA_MAX, data, len);
+        if (r == -EFBIG) return step_fail(c, EX_DATAERR, "%s: custom data is larger than 64 KiB", f);
+        if (r < 0) return step_fail(c, EX_DATAERR, "cannot read custom data %s: %s", f, strerror(-r));
+        *name = strdup(streq(f, "-") ? "<stdin>" : f);
+        return 1;
+}
+
+/* The copy kept for this VM: resumes and repairs work once the media is gone. */
+static int source_kept(Context *c, char **data, size_t *len, char **name) {
+        if (!c->vm_id || !streq_ptr(c->vm_id, c->state->vm_id)) return 0;
+        _cleanup_free_ char *kept = kept_path(c);
+        if (!kept) return step_fail(c, EX_SOFTWARE, "out of memory");
+        int r = read_file_capped(kept, CUSTOMDATA_MAX, data, len);
+        if (r == -ENOENT) return 0;
+        if (r < 0) {
+                log_warning("cannot read %s: %s; looking for the original", kept, strerror(-r));
+                return 0;
+        }
+        *name = strjoin(kept, " (kept from the first run)", NULL);
+        return 1;
+}
+
+static int source_media(Context *c, char **data, size_t *len, char **name) {
+        int r = media_custom_data(c, data, len);
+        if (r == -ENOENT) return 0;
+        if (r < 0) return STEP_RESULT_FAILED; /* media_custom_data set the failure */
+        *name = strdup("the provisioning media (ovf-env.xml)");
+        return 1;
+}
+
+static int source_waagent(Context *c, char **data, size_t *len, char **name) {
+        _cleanup_free_ char *file = waagent_custom_data_path(c);
+        if (!file) return step_fail(c, EX_SOFTWARE, "out of memory");
+        int r = read_file_capped(file, CUSTOMDATA_MAX * 2, data, len);
+        if (r == -ENOENT) return 0;
+        if (r < 0) {
+                log_warning("cannot read %s: %s", file, strerror(-r));
+                return 0;
+        }
+        if (*len == 0) return 0;
+        decode_if_base64(data, len);
+        *name = TAKE_PTR(file);
+        return 1;
+}
+
+static int source_imds(Context *c, char **data, size_t *len, char **name) {
+        char err[256] = "";
+        ImdsClient ic = {
+                .base_url = c->config.imds_url,
+                .deadline_ms = (int64_t)c->config.imds_deadline * 1000,
+                .notify = retry_log_notify,
+                .userdata = (void *)"IMDS userData",
+        };
+        int r = imds_fetch_userdata(&ic, data, len, err, sizeof err);
+        if (r == -ENOENT || (r >= 0 && *len == 0)) return 0;
+        if (r == -ETIMEDOUT)
+                return step_fail(c, EX_UNAVAILABLE, "IMDS did not answer for userData within %d s: %s",
+                                 c->config.imds_deadline, err);
+        if (r == -EBADMSG) return step_fail(c, EX_DATAERR, "IMDS userData is not valid base64");
+        if (r < 0) return step_fail(c, EX_UNAVAILABLE, "IMDS userData: %s", err);
+        *name = strdup("IMDS userData");
+        return 1;
+}
+
+/* Finds the custom data: 1 with data, 0 when no source had any (looked lists the
+ * places tried), or a step failure. */
+static int find_custom_data(Context *c, char **ret, size_t *ret_len, char *looked, size_t looked_size) {
+        static int (*const sources[])(Context *, char **, size_t *, char **) = {
+                source_command_line, source_kept, source_media, source_waagent, source_imds,
+        };
+        for (size_t i = 0; i < ELEMENTSOF(sources); i++) {
+                char *name = NULL;
+                int r = sources[i](c, ret, ret_len, &name);
+                if (r < 0) return r;
+                if (r > 0) {
+                        if (!name) return step_fail(c, EX_SOFTWARE, "out of memory");
+                        free(c->custom_data_source);
+                        c->custom_data_source = name;
+                        return 1;
+                }
+        }
+        _cleanup_free_ char *kept = kept_path(c);
+        _cleanup_free_ char *wa = waagent_custom_data_path(c);
+        snprintf(looked, looked_size, "the kept copy %s, the provisioning media (ovf_media: %s), %s, IMDS userData",
+                 kept ? kept : "?", c->config.ovf_media, wa ? wa : "?");
+        return 0;
+}
+
+static int keep_custom_data(Context *c, const char *data, size_t len) {
+        _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
+        _cleanup_free_ char *kept = kept_path(c);
+        if (!dir || !kept) return -ENOMEM;
+        int r = mkdir_p(dir, 0700);
+        if (r < 0) return r;
+        return write_file_atomic(kept, data, len, 0600);
+}
+
+static int defer(Context *c, const char *msg) {
+        free(c->deferred_error);
+        c->deferred_error = strdup(msg);
+        c->deferred_exit = EX_DATAERR;
+        return STEP_RESULT_DEFERRED;
+}
+
+int step_load(Context *c) {
+        char *data = NULL;
+        size_t len = 0;
+        char looked[2048];
+        c->custom_data = customdata_free(c->custom_data);
+        int r = find_custom_data(c, &data, &len, looked, sizeof looked);
+        if (r == 0) {
+                char msg[2300];
+                snprintf(msg, sizeof msg, "no custom data found; looked in: %s", looked);
+                log_error("%s", msg);
+                return defer(c, msg);
+        }
+        if (r < 0) return r;
+
+        Problems problems;
+        if (problems_init(&problems, c->custom_data_source) < 0) {
+                free(data);
+                return step_fail(c, EX_SOFTWARE, "out of memory");
+        }
+        r = customdata_parse(data, len, c->custom_data_source, &c->custom_data, &problems);
+        if (r < 0) {
+                wipe(data, len);
+                free(data);
+                for (size_t i = 0; i < problems.n; i++)
+                        log_error("%s:%u:%u: %s", c->custom_data_source, problems.items[i].line,
+                                  problems.items[i].column, problems.items[i].message);
+                char msg[1024];
+                snprintf(msg, sizeof msg, "invalid custom data from %s: line %u: %s%s", c->custom_data_source,
+                         problems.n ? problems.items[0].line : 0,
+                         problems.n ? problems.items[0].message : "invalid",
+                         problems.n > 1 ? " (and more, see the log)" : "");
+                problems_done(&problems);
+                return defer(c, msg);
+        }
+        problems_done(&problems);
+
+        r = keep_custom_data(c, data, len);
+        wipe(data, len);
+        free(data);
+        if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot keep the custom data in %s: %s", c->config.state_dir, strerror(-r));
+
+        if (c->custom_data->kind == CUSTOMDATA_SCRIPT)
+                log_info("custom data from %s is a legacy user-data script", c->custom_data_source);
+        else
+                log_info("custom data from %s is valid: master %s:%u%s%s%s", c->custom_data_source,
+                         c->custom_data->master_host, c->custom_data->master_port,
+                         c->custom_data->pcap_enabled ? ", PCAP to blob storage" : ", PCAP off",
+                         c->custom_data->private_link ? ", Private Link" : "",
+                         c->custom_data->ephemeral ? ", ephemeral" : "");
+        return STEP_RESULT_DONE;
+}

@@ -1,0 +1,146 @@
+/* The step table and the runner that walks it. */
+#include "steps.h"
+
+#include <stdarg.h>
+
+#include "log.h"
+#include "notify.h"
+#include "report.h"
+#include "secret.h"
+
+const Step step_table[] = {
+        {"load",          STEP_INPUT,        step_load,          "reading configuration and custom data"},
+        {"metadata",      STEP_INPUT,        step_metadata,      "reading instance metadata"},
+        {"provision",     STEP_PROVISIONING, step_provision,     "provisioning hostname, admin user, SSH"},
+        {"report-ready",  STEP_PROVISIONING, step_report_ready,  "reporting ready to Azure"},
+        {"wait-apt",      STEP_VSENSOR,      step_wait_apt,      "waiting for the package manager"},
+        {"install",       STEP_VSENSOR,      step_install,       "installing the vSensor"},
+        {"register",      STEP_VSENSOR,      step_register,      "registering with the master"},
+        {"hmac",          STEP_VSENSOR,      step_hmac,          "setting the osSensor HMAC token"},
+        {"pcap",          STEP_VSENSOR,      step_pcap,          "configuring PCAP storage"},
+        {"network",       STEP_VSENSOR,      step_network,       "configuring load balancer mode"},
+        {"ephemeral",     STEP_VSENSOR,      step_ephemeral,     "configuring ephemeral mode"},
+        {"os-updates",    STEP_VSENSOR,      step_os_updates,    "enabling unattended OS upgrades"},
+        {"legacy-script", STEP_LEGACY,       step_legacy_script, "running the legacy user-data script"},
+        {"finish",        STEP_FINAL,        step_finish,        "finishing"},
+};
+const size_t step_table_size = ELEMENTSOF(step_table);
+
+const Step *step_find(const char *name) {
+        for (size_t i = 0; i < step_table_size; i++)
+                if (streq(step_table[i].name, name)) return &step_table[i];
+        return NULL;
+}
+
+int step_fail(Context *c, int exit_code, const char *fmt, ...) {
+        va_list ap;
+        char buf[2048];
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        free(c->error);
+        c->error = secret_redact(buf);
+        c->exit_code = exit_code;
+        return STEP_RESULT_FAILED;
+}
+
+/* Whether the custom data makes this step part of the run at all. */
+static bool step_applies(const Context *c, const Step *s) {
+        if (!c->custom_data) return true;
+        if (s->kind == STEP_VSENSOR) return c->custom_data->kind == CUSTOMDATA_VSENSOR;
+        if (s->kind == STEP_LEGACY) return c->custom_data->kind == CUSTOMDATA_SCRIPT;
+        return true;
+}
+
+static bool step_forced(const Context *c, const Step *s) {
+        switch (s->kind) {
+        case STEP_VSENSOR:
+        case STEP_LEGACY:
+        case STEP_FINAL:
+                return c->forced;
+        case STEP_PROVISIONING:
+                return c->force_provisioning;
+        default:
+                return true; /* inputs are gathered on every run */
+        }
+}
+
+static int save_state(Context *c) {
+        int r = state_save(c->state, c->state_path);
+        if (r < 0) {
+                log_error("cannot write %s: %s", c->state_path, strerror(-r));
+                return step_fail(c, EX_CANTCREAT, "cannot write %s: %s", c->state_path, strerror(-r));
+        }
+        return 0;
+}
+
+/* Runs one step and records its outcome. Returns 0 when the run may go on. */
+static int run_one(Context *c, const Step *s) {
+        log_set_step(s->name);
+        notify_status(s->name, s->what);
+        int r = state_count_attempt(c->state, s->name);
+        if (r < 0) return step_fail(c, EX_SOFTWARE, "out of memory");
+        /* The attempt is on disk before the step acts, so a crash mid-step shows. */
+        if (s->kind != STEP_INPUT && save_state(c) < 0) return -1;
+
+        int64_t start = now_monotonic_ms();
+        r = s->run(c);
+        int64_t ms = now_monotonic_ms() - start;
+        if (r == STEP_RESULT_FAILED) {
+                state_set(c->state, s->name, STEP_FAILED, c->error);
+                log_result("failed", "%s (after %lld ms)", c->error ? c->error : "failed", (long long)ms);
+                save_state(c);
+                return -1;
+        }
+        if (r == STEP_RESULT_DEFERRED) {
+                state_set(c->state, s->name, STEP_FAILED, c->deferred_error);
+                log_result("failed", "%s", c->deferred_error);
+                return save_state(c);
+        }
+        StepState st = r == STEP_RESULT_SKIPPED ? STEP_SKIPPED : STEP_DONE;
+        if (state_set(c->state, s->name, st, NULL) < 0) return step_fail(c, EX_SOFTWARE, "out of memory");
+        log_result(step_state_to_string(st), "%lld ms", (long long)ms);
+        return save_state(c);
+}
+
+int steps_run(Context *c) {
+        for (size_t i = 0; i < step_table_size; i++) {
+                const Step *s = &step_table[i];
+                if (!step_applies(c, s)) continue;
+
+                /* Invalid custom data stops the vSensor steps, not OS provisioning:
+                 * the operator can still log in and read the log. */
+                if (c->deferred_exit && s->kind != STEP_INPUT && s->kind != STEP_PROVISIONING) break;
+
+                StepState st = state_get(c->state, s->name);
+                bool finished = st == STEP_DONE || st == STEP_SKIPPED;
+                if (finished && !step_forced(c, s) && !(s->kind == STEP_FINAL && !finish_marker_present(c))) {
+                        log_set_step(s->name);
+                        log_debug("already %s in an earlier run", step_state_to_string(st));
+                        continue;
+                }
+                if (run_one(c, s) < 0) {
+                        if (!c->reported_ready) {
+                                char reason[1024];
+                                snprintf(reason, sizeof reason, "step %s failed: %s", s->name, c->error ? c->error : "?");
+                                report_failure(c, reason);
+                        }
+                        log_set_step(s->name);
+                        log_error("the run stopped at step %s; fix the cause above, then run "
+                                  "'vsensor-init run' (it resumes here) or see 'vsensor-init status'",
+                                  s->name);
+                        return c->exit_code ? c->exit_code : EX_SOFTWARE;
+                }
+        }
+        if (c->deferred_exit) {
+                log_set_step("load");
+                log_error("%s", c->deferred_error);
+                log_error("no vSensor step ran; correct the custom data and run "
+                          "'vsensor-init run --custom-data FILE' or redeploy");
+                return c->deferred_exit;
+        }
+        log_set_step("finish");
+        log_notice("vSensor bootstrap complete");
+        notify_ready();
+        return EX_OK;
+}

@@ -1,0 +1,388 @@
+/* config: the agent configuration (DESIGN.md "Agent configuration"). */
+#include <dirent.h>
+#include <limits.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "yamlnode.h"
+
+#define CONFIG_MAX (64 * 1024)
+#define SECONDS_MAX 86400
+#define ATTEMPTS_MAX 20
+#define URL_MAX 2048
+
+static const char *const provisioning_mode_table[_PROVISIONING_MAX] = {
+        [PROVISIONING_AUTO] = "auto",
+        [PROVISIONING_AGENT] = "agent",
+        [PROVISIONING_WAAGENT] = "waagent",
+        [PROVISIONING_NONE] = "none",
+};
+
+static const char *const report_ready_mode_table[_REPORT_READY_MAX] = {
+        [REPORT_READY_EARLY] = "early",
+        [REPORT_READY_LATE] = "late",
+};
+
+static int table_lookup(const char *const *table, size_t n, const char *s) {
+        if (!s) return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (table[i] && streq(table[i], s)) return (int)i;
+        return -EINVAL;
+}
+
+const char *provisioning_mode_to_string(ProvisioningMode m) {
+        return m >= 0 && m < _PROVISIONING_MAX ? provisioning_mode_table[m] : NULL;
+}
+ProvisioningMode provisioning_mode_from_string(const char *s) {
+        return (ProvisioningMode)table_lookup(provisioning_mode_table, _PROVISIONING_MAX, s);
+}
+const char *report_ready_mode_to_string(ReportReadyMode m) {
+        return m >= 0 && m < _REPORT_READY_MAX ? report_ready_mode_table[m] : NULL;
+}
+ReportReadyMode report_ready_mode_from_string(const char *s) {
+        return (ReportReadyMode)table_lookup(report_ready_mode_table, _REPORT_READY_MAX, s);
+}
+
+/* --- the schema: one row per key, so defaults, copies and checks cannot drift --- */
+
+typedef enum FieldKind {
+        FIELD_PROVISIONING,
+        FIELD_REPORT_READY,
+        FIELD_URL,
+        FIELD_PATH,
+        FIELD_PATH_OR_EMPTY,   /* installer.ca_file: "" means the system trust store only */
+        FIELD_PATH_OR_AUTO,    /* paths.ovf_media */
+        FIELD_SECONDS,
+        FIELD_ATTEMPTS,
+} FieldKind;
+
+typedef struct Field {
+        const char *section;   /* NULL: top level */
+        const char *key;
+        FieldKind kind;
+        size_t offset;
+        const char *default_string;
+        int default_int;
+} Field;
+
+#define STR(sec, k, kind, member, def) { sec, k, kind, offsetof(Config, member), def, 0 }
+#define INT(sec, k, kind, member, def) { sec, k, kind, offsetof(Config, member), NULL, def }
+
+static const Field fields[] = {
+        INT(NULL, "provisioning", FIELD_PROVISIONING, provisioning, PROVISIONING_AUTO),
+        INT(NULL, "report_ready", FIELD_REPORT_READY, report_ready, REPORT_READY_EARLY),
+        STR("imds", "url", FIELD_URL, imds_url, "http://169.254.169.254"),
+        INT("imds", "deadline", FIELD_SECONDS, imds_deadline, 300),
+        STR("wireserver", "url", FIELD_URL, wireserver_url, "http://168.63.129.16"),
+        INT("wireserver", "deadline", FIELD_SECONDS, wireserver_deadline, 1200),
+        STR("installer", "url", FIELD_URL, installer_url, "https://packages-cdn.darktrace.com/install"),
+        STR("installer", "ca_file", FIELD_PATH_OR_EMPTY, installer_ca_file, ""),
+        INT("installer", "deadline", FIELD_SECONDS, installer_deadline, 1800),
+        INT(NULL, "apt_lock_deadline", FIELD_SECONDS, apt_lock_deadline, 900),
+        INT("helpers", "attempts", FIELD_ATTEMPTS, helper_attempts, 3),
+        INT("helpers", "timeout", FIELD_SECONDS, helper_timeout, 600),
+        STR("paths", "helpers_dir", FIELD_PATH, helpers_dir, "/usr/sbin"),
+        STR("paths", "log_file", FIELD_PATH, log_file, "/var/log/user-data.log"),
+        STR("paths", "state_dir", FIELD_PATH, state_dir, "/var/lib/vsensor-init"),
+        STR("paths", "success_marker", FIELD_PATH, success_marker, "/etc/darktrace/.user-data-success"),
+        STR("paths", "installed_marker", FIELD_PATH, installed_marker, "/etc/darktrace/config.cfg"),
+        STR("paths", "ovf_media", FIELD_PATH_OR_AUTO, ovf_media, "auto"),
+        STR("paths", "waagent_dir", FIELD_PATH, waagent_dir, "/var/lib/waagent"),
+        STR("paths", "kvp_pool", FIELD_PATH, kvp_pool, "/var/lib/hyperv/.kvp_pool_1"),
+};
+
+static const char *const top_keys[] = { "provisioning", "report_ready", "imds", "wireserver", "installer",
+                                        "apt_lock_deadline", "helpers", "paths", NULL };
+static const char *const sections[] = { "imds", "wireserver", "installer", "helpers", "paths" };
+
+static bool field_is_string(const Field *f) { return f->default_string != NULL; }
+static char **field_string(Config *c, const Field *f) { return (char **)((char *)c + f->offset); }
+static int *field_int(Config *c, const Field *f) { return (int *)((char *)c + f->offset); }
+
+void config_done(Config *c) {
+        if (!c) return;
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (field_is_string(&fields[i])) {
+                        char **s = field_string(c, &fields[i]);
+                        free(*s);
+                        *s = NULL;
+                }
+}
+
+int config_init_defaults(Config *c) {
+        Config n = {};
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const Field *f = &fields[i];
+                if (field_is_string(f)) {
+                        char *s = strdup(f->default_string);
+                        if (!s) {
+                                config_done(&n);
+                                return -ENOMEM;
+                        }
+                        *field_string(&n, f) = s;
+                } else
+                        *field_int(&n, f) = f->default_int;
+        }
+        *c = n;
+        return 0;
+}
+
+static int config_copy(Config *dst, Config *src) {
+        Config n = *src;
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (field_is_string(&fields[i])) *field_string(&n, &fields[i]) = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const Field *f = &fields[i];
+                if (!field_is_string(f)) continue;
+                const char *s = *field_string(src, f);
+                if (!s) continue;
+                char *d = strdup(s);
+                if (!d) {
+                        config_done(&n);
+                        return -ENOMEM;
+                }
+                *field_string(&n, f) = d;
+        }
+        *dst = n;
+        return 0;
+}
+
+/* --- checks --- */
+
+static bool has_control(const char *s, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return true;
+        return false;
+}
+
+static bool valid_url(const char *s, size_t len) {
+        size_t skip;
+        if (strncmp(s, "http://", 7) == 0)
+                skip = 7;
+        else if (strncmp(s, "https://", 8) == 0)
+                skip = 8;
+        else
+                return false;
+        if (len <= skip || len > URL_MAX || has_control(s, len)) return false;
+        for (size_t i = 0; i < len; i++)
+                if (s[i] == ' ') return false;
+        return s[skip] != '/';
+}
+
+static bool valid_path(const char *s, size_t len) {
+        return len > 0 && len < PATH_MAX && s[0] == '/' && !has_control(s, len);
+}
+
+static const char *field_expected(const Field *f) {
+        switch (f->kind) {
+        case FIELD_PROVISIONING:
+                return "one of auto, agent, waagent, none";
+        case FIELD_REPORT_READY:
+                return "one of early, late";
+        case FIELD_URL:
+                return "an http:// or https:// URL";
+        case FIELD_PATH:
+                return "an absolute path";
+        case FIELD_PATH_OR_EMPTY:
+                return "\"\" or an absolute path";
+        case FIELD_PATH_OR_AUTO:
+                return "auto or an absolute path";
+        default:
+                return "a value";
+        }
+}
+
+/* Checks one value and applies it to c. Returns 0 (a problem may have been added)
+ * or -ENOMEM. */
+static int apply_field(Config *c, const Field *f, const yaml_node_t *n, const char *path, Problems *p) {
+        const char *what = field_expected(f);
+        const char *s;
+        size_t len;
+        int r;
+
+        if (f->kind == FIELD_SECONDS || f->kind == FIELD_ATTEMPTS) {
+                unsigned v;
+                r = yamlnode_uint(n, path, 1, f->kind == FIELD_SECONDS ? SECONDS_MAX : ATTEMPTS_MAX, p, &v);
+                if (r == -EINVAL) return 0;
+                if (r < 0) return r;
+                *field_int(c, f) = (int)v;
+                return 0;
+        }
+
+        /* ca_file: "" is a value of its own, so an empty scalar is not "no value" there. */
+        if (f->kind == FIELD_PATH_OR_EMPTY && yamlnode_scalar(n, &len) && len == 0) {
+                s = "";
+        } else {
+                r = yamlnode_string(n, path, what, p, &s, &len);
+                if (r == -EINVAL) return 0;
+                if (r < 0) return r;
+        }
+
+        bool ok;
+        int e = 0;
+        switch (f->kind) {
+        case FIELD_PROVISIONING:
+                ok = (e = provisioning_mode_from_string(s)) >= 0;
+                break;
+        case FIELD_REPORT_READY:
+                ok = (e = report_ready_mode_from_string(s)) >= 0;
+                break;
+        case FIELD_URL:
+                ok = valid_url(s, len);
+                break;
+        case FIELD_PATH:
+                ok = valid_path(s, len);
+                break;
+        case FIELD_PATH_OR_EMPTY:
+                ok = len == 0 || valid_path(s, len);
+                break;
+        case FIELD_PATH_OR_AUTO:
+                ok = streq(s, "auto") || valid_path(s, len);
+                break;
+        default:
+                ok = false;
+        }
+        if (!ok) {
+                char echo[YAMLNODE_ECHO_SIZE];
+                return yamlnode_problem(p, n, path, "expected %s (got \"%s\")", what,
+                                        yamlnode_echo(s, len, echo, sizeof echo));
+        }
+
+        if (!field_is_string(f)) {
+                *field_int(c, f) = e;
+                return 0;
+        }
+        char *d = strndup(s, len);
+        if (!d) return -ENOMEM;
+        char **slot = field_string(c, f);
+        free(*slot);
+        *slot = d;
+        return 0;
+}
+
+static int apply_document(Config *c, YamlDoc *doc, Problems *p) {
+        yaml_node_t *root = yamlnode_root(doc);
+        int r;
+
+        /* An empty file, or one with only comments, sets nothing. */
+        if (!root) return 0;
+        if (root->type != YAML_MAPPING_NODE)
+                return yamlnode_problem(p, root, "", "expected a mapping of settings (got %s)", yamlnode_kind(root));
+        r = yamlnode_check_mapping(doc, root, "", top_keys, p);
+        if (r < 0) return r;
+
+        for (size_t i = 0; i < ELEMENTSOF(sections); i++) {
+                yaml_node_t *m = yamlnode_get(doc, root, sections[i], NULL);
+                /* "paths:" with every key commented out is an empty section. */
+                if (!m || yamlnode_is_null(m)) continue;
+                const char *keys[16];
+                size_t n = 0;
+                for (size_t j = 0; j < ELEMENTSOF(fields) && n + 1 < ELEMENTSOF(keys); j++)
+                        if (streq_ptr(fields[j].section, sections[i])) keys[n++] = fields[j].key;
+                keys[n] = NULL;
+                r = yamlnode_check_mapping(doc, m, sections[i], keys, p);
+                if (r == -ENOMEM) return r;
+        }
+
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const Field *f = &fields[i];
+                yaml_node_t *v;
+                if (f->section) {
+                        yaml_node_t *m = yamlnode_get(doc, root, f->section, NULL);
+                        v = yamlnode_get(doc, m, f->key, NULL);
+                } else
+                        v = yamlnode_get(doc, root, f->key, NULL);
+                if (!v) continue;
+                _cleanup_free_ char *path = f->section ? yamlnode_path(f->section, f->key) : strdup(f->key);
+                if (!path) return -ENOMEM;
+                r = apply_field(c, f, v, path, p);
+                if (r < 0) return r;
+        }
+        return 0;
+}
+
+int config_load_string(Config *c, const char *data, size_t len, Problems *problems) {
+        _cleanup_(yamlnode_freep) YamlDoc *doc = NULL;
+        size_t start = problems->n;
+        int r;
+
+        r = yamlnode_load(data, len, CONFIG_MAX, "configuration", problems, &doc);
+        if (r < 0) return r;
+
+        /* Applied to a copy: a file with a problem changes nothing. */
+        Config n;
+        r = config_copy(&n, c);
+        if (r < 0) return r;
+        r = apply_document(&n, doc, problems);
+        if (r >= 0 && problems->n > start) r = -EINVAL;
+        if (r < 0) {
+                config_done(&n);
+                yamlnode_sort_problems(problems, start);
+                return r;
+        }
+        config_done(c);
+        *c = n;
+        return 0;
+}
+
+static int load_file(Config *c, const char *path, bool missing_ok, Problems *problems) {
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        int r;
+
+        r = read_file_capped(path, CONFIG_MAX, &data, &len);
+        if (r == -ENOENT && missing_ok) return 0;
+        int k = problems_set_file(problems, path);
+        if (k < 0) return k;
+        if (r == -EFBIG) {
+                r = problems_add(problems, 0, 0, "configuration is larger than %d bytes", CONFIG_MAX);
+                return r < 0 ? r : -EINVAL;
+        }
+        if (r < 0) {
+                k = problems_add(problems, 0, 0, "cannot read the configuration: %s", strerror(-r));
+                return k < 0 ? k : r;
+        }
+        return config_load_string(c, data, len, problems);
+}
+
+int config_load_file(Config *c, const char *path, Problems *problems) {
+        return load_file(c, path, false, problems);
+}
+
+static int filter_yaml(const struct dirent *de) {
+        size_t len = strlen(de->d_name);
+        return de->d_name[0] != '.' && len > strlen(".yaml") && streq(de->d_name + len - strlen(".yaml"), ".yaml");
+}
+
+int config_load_defaults_files(Config *c, const char *path, const char *dropin_dir, Problems *problems) {
+        int ret = 0, r;
+
+        if (path) {
+                r = load_file(c, path, true, problems);
+                if (r == -ENOMEM) return r;
+                if (r < 0 && ret == 0) ret = r;
+        }
+        if (!dropin_dir) return ret;
+
+        struct dirent **list = NULL;
+        int n = scandir(dropin_dir, &list, filter_yaml, alphasort);
+        if (n < 0) {
+                r = -errno;
+                if (r == -ENOENT) return ret;
+                int k = problems_set_file(problems, dropin_dir);
+                if (k >= 0) k = problems_add(problems, 0, 0, "cannot read the directory: %s", strerror(-r));
+                if (k < 0) return k;
+                return ret < 0 ? ret : r;
+        }
+        for (int i = 0; i < n; i++) {
+                _cleanup_free_ char *file = strjoin(dropin_dir, "/", list[i]->d_name);
+                if (!file)
+                        r = -ENOMEM;
+                else
+                        r = load_file(c, file, true, problems);
+                if (r < 0 && ret == 0) ret = r;
+        }
+        for (int i = 0; i < n; i++) free(list[i]);
+        free(list);
+        return ret;
+}

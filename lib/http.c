@@ -1,0 +1,328 @@
+#include "http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <strings.h>
+#include <time.h>
+
+#include "util.h"
+
+#define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+#define CA_FILE_MAX (1024 * 1024)
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DEFAULT_TOTAL_TIMEOUT_MS 30000
+/* A Retry-After beyond a day is nonsense for a boot agent; clamp so callers'
+ * arithmetic (seconds * 1000) cannot overflow. */
+#define RETRY_AFTER_MAX_S (24L * 3600)
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup)
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all)
+
+static const char *const http_error_table[_HTTP_ERR_MAX] = {
+        [HTTP_OK] = "ok",
+        [HTTP_ERR_CONNECT] = "connection failed",
+        [HTTP_ERR_TIMEOUT] = "timed out",
+        [HTTP_ERR_TLS] = "TLS failure",
+        [HTTP_ERR_TRUNCATED] = "connection closed mid-response",
+        [HTTP_ERR_TOO_LARGE] = "response too large",
+        [HTTP_ERR_WRITE] = "write failed",
+        [HTTP_ERR_OTHER] = "other error",
+};
+
+const char *http_error_to_string(HttpError e) {
+        if ((int)e < 0 || e >= _HTTP_ERR_MAX) return NULL;
+        return http_error_table[e];
+}
+
+int http_global_init(void) {
+        return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
+}
+
+void http_global_cleanup(void) { curl_global_cleanup(); }
+
+void http_response_clear(HttpResponse *r) {
+        if (!r) return;
+        r->body = (free(r->body), NULL);
+        r->body_len = 0;
+}
+
+typedef struct Sink {
+        size_t max;
+        int fd;
+        char *buf;
+        size_t len, cap;
+        bool too_large;
+        int write_errno;
+        long retry_after_s;
+} Sink;
+
+static size_t sink_write(char *data, size_t size, size_t nmemb, void *userdata) {
+        Sink *s = userdata;
+        size_t n = size * nmemb;
+
+        if (n > s->max - s->len) {
+                s->too_large = true;
+                return 0;
+        }
+        if (s->fd >= 0) {
+                int r = write_all(s->fd, data, n);
+                if (r < 0) {
+                        s->write_errno = -r;
+                        return 0;
+                }
+                s->len += n;
+                return n;
+        }
+        if (s->len + n + 1 > s->cap) {
+                size_t ncap = s->cap ? s->cap : 4096;
+                while (ncap < s->len + n + 1) ncap *= 2;
+                if (ncap > s->max + 1) ncap = s->max + 1;
+                char *nb = realloc(s->buf, ncap);
+                if (!nb) {
+                        s->write_errno = ENOMEM;
+                        return 0;
+                }
+                s->buf = nb;
+                s->cap = ncap;
+        }
+        memcpy(s->buf + s->len, data, n);
+        s->len += n;
+        s->buf[s->len] = 0;
+        return n;
+}
+
+static long parse_retry_after(const char *v) {
+        if (*v >= '0' && *v <= '9') {
+                char *end = NULL;
+                errno = 0;
+                long long d = strtoll(v, &end, 10);
+                if (errno == ERANGE || d > RETRY_AFTER_MAX_S) return RETRY_AFTER_MAX_S;
+                if (*end != 0) return -1;
+                return (long)d;
+        }
+        time_t t = curl_getdate(v, NULL);
+        if (t < 0) return -1;
+        time_t now = time(NULL);
+        if (t <= now) return 0;
+        return t - now > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : (long)(t - now);
+}
+
+static size_t sink_header(char *data, size_t size, size_t nmemb, void *userdata) {
+        Sink *s = userdata;
+        size_t n = size * nmemb;
+        static const char name[] = "retry-after:";
+
+        /* A new status line starts a new response (100 Continue, proxy CONNECT):
+         * only the final response's Retry-After counts. */
+        if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+                s->retry_after_s = -1;
+                return n;
+        }
+        if (n <= sizeof name - 1 || strncasecmp(data, name, sizeof name - 1) != 0) return n;
+
+        char v[128];
+        size_t i = sizeof name - 1, j = 0;
+        while (i < n && (data[i] == ' ' || data[i] == '\t')) i++;
+        while (i < n && j < sizeof v - 1 && data[i] != '\r' && data[i] != '\n') v[j++] = data[i++];
+        while (j > 0 && (v[j - 1] == ' ' || v[j - 1] == '\t')) j--;
+        v[j] = 0;
+        s->retry_after_s = j > 0 ? parse_retry_after(v) : -1;
+        return n;
+}
+
+/* The system bundle plus ca_file, in memory: curl then trusts both without a
+ * writable temporary file. */
+static int load_ca_blob(const char *ca_file, char **ret, size_t *ret_len, char *msg, size_t msg_size) {
+        _cleanup_free_ char *sys = NULL, *extra = NULL;
+        size_t sys_len = 0, extra_len = 0;
+        int r;
+
+        r = read_file_capped(SYSTEM_CA_BUNDLE, CA_FILE_MAX, &sys, &sys_len);
+        if (r < 0 && r != -ENOENT) {
+                snprintf(msg, msg_size, "cannot read system CA bundle '%s': %s", SYSTEM_CA_BUNDLE, strerror(-r));
+                return r;
+        }
+        r = read_file_capped(ca_file, CA_FILE_MAX, &extra, &extra_len);
+        if (r < 0) {
+                snprintf(msg, msg_size, "cannot read CA file '%s': %s", ca_file,
+                         r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+                return r;
+        }
+        char *blob = malloc(sys_len + 1 + extra_len + 1);
+        if (!blob) return -ENOMEM;
+        if (sys_len) memcpy(blob, sys, sys_len);
+        blob[sys_len] = '\n';
+        memcpy(blob + sys_len + 1, extra, extra_len);
+        blob[sys_len + 1 + extra_len] = 0;
+        *ret = blob;
+        *ret_len = sys_len + 1 + extra_len;
+        return 0;
+}
+
+static int fail(HttpResponse *ret, HttpError e, int r, const char *text) {
+        ret->error = e;
+        ret->status = 0;
+        snprintf(ret->message, sizeof ret->message, "%s", text);
+        return r;
+}
+
+static int map_curl_error(CURLcode c, const Sink *sink, const char *errbuf, HttpResponse *ret) {
+        const char *text = errbuf[0] ? errbuf : curl_easy_strerror(c);
+
+        switch (c) {
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+                return fail(ret, HTTP_ERR_CONNECT, -ECONNREFUSED, text);
+        case CURLE_OPERATION_TIMEDOUT:
+                return fail(ret, HTTP_ERR_TIMEOUT, -ETIMEDOUT, text);
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_ENGINE_NOTFOUND:
+        case CURLE_SSL_ENGINE_SETFAILED:
+        case CURLE_SSL_ENGINE_INITFAILED:
+        case CURLE_SSL_SHUTDOWN_FAILED:
+        case CURLE_SSL_CRL_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_SSL_INVALIDCERTSTATUS:
+        case CURLE_SSL_CLIENTCERT:
+        case CURLE_USE_SSL_FAILED:
+                return fail(ret, HTTP_ERR_TLS, -EPROTO, text);
+        case CURLE_PARTIAL_FILE:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_SEND_ERROR:
+                return fail(ret, HTTP_ERR_TRUNCATED, -EPIPE, text);
+        case CURLE_FILESIZE_EXCEEDED:
+                break;
+        case CURLE_WRITE_ERROR:
+                if (sink->too_large) break;
+                if (sink->write_errno == ENOMEM) return fail(ret, HTTP_ERR_OTHER, -ENOMEM, "out of memory");
+                if (sink->write_errno) {
+                        char m[128];
+                        snprintf(m, sizeof m, "cannot write the response body: %s", strerror(sink->write_errno));
+                        return fail(ret, HTTP_ERR_WRITE, -EIO, m);
+                }
+                return fail(ret, HTTP_ERR_WRITE, -EIO, text);
+        default:
+                return fail(ret, HTTP_ERR_OTHER, -EIO, text);
+        }
+
+        char m[128];
+        snprintf(m, sizeof m, "response body larger than %zu bytes", sink->max);
+        return fail(ret, HTTP_ERR_TOO_LARGE, -EFBIG, m);
+}
+
+#define SETOPT(h, opt, val)                                                  \
+        do {                                                                 \
+                if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)         \
+                        return fail(ret, HTTP_ERR_OTHER, -EINVAL, "cannot set curl option " #opt); \
+        } while (0)
+
+int http_perform(const HttpRequest *req, HttpResponse *ret) {
+        _cleanup_(curl_easy_cleanupp) CURL *h = NULL;
+        _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
+        _cleanup_free_ char *ca_blob = NULL;
+        size_t ca_blob_len = 0;
+        char errbuf[CURL_ERROR_SIZE] = "";
+        Sink sink = {.fd = -1, .retry_after_s = -1};
+        bool post;
+        int r;
+
+        *ret = (HttpResponse){.retry_after_s = -1};
+
+        if (!req || isempty(req->url) || req->max_body == 0 || req->max_body >= SIZE_MAX / 2)
+                return fail(ret, HTTP_ERR_OTHER, -EINVAL, "invalid request");
+        if (!req->method || streq(req->method, "GET"))
+                post = false;
+        else if (streq(req->method, "POST"))
+                post = true;
+        else
+                return fail(ret, HTTP_ERR_OTHER, -EINVAL, "unsupported method");
+
+        sink.max = req->max_body;
+        sink.fd = req->out_fd;
+
+        if (!isempty(req->ca_file)) {
+                r = load_ca_blob(req->ca_file, &ca_blob, &ca_blob_len, ret->message, sizeof ret->message);
+                if (r < 0) {
+                        ret->error = HTTP_ERR_OTHER;
+                        return r;
+                }
+        }
+
+        for (const char *const *hd = req->headers; hd && *hd; hd++) {
+                struct curl_slist *n = curl_slist_append(headers, *hd);
+                if (!n) return fail(ret, HTTP_ERR_OTHER, -ENOMEM, "out of memory");
+                headers = n;
+        }
+        if (post) {
+                /* No 100-continue round trip: the body is small and in memory. */
+                struct curl_slist *n = curl_slist_append(headers, "Expect:");
+                if (!n) return fail(ret, HTTP_ERR_OTHER, -ENOMEM, "out of memory");
+                headers = n;
+        }
+
+        h = curl_easy_init();
+        if (!h) return fail(ret, HTTP_ERR_OTHER, -ENOMEM, "cannot create a curl handle");
+
+        SETOPT(h, CURLOPT_ERRORBUFFER, errbuf);
+        SETOPT(h, CURLOPT_NOSIGNAL, 1L);
+        SETOPT(h, CURLOPT_URL, req->url);
+        SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+        SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
+        SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS,
+               req->connect_timeout_ms > 0 ? req->connect_timeout_ms : (long)DEFAULT_CONNECT_TIMEOUT_MS);
+        SETOPT(h, CURLOPT_TIMEOUT_MS,
+               req->total_timeout_ms > 0 ? req->total_timeout_ms : (long)DEFAULT_TOTAL_TIMEOUT_MS);
+        SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        SETOPT(h, CURLOPT_USERAGENT, "vsensor-init/" VERSION);
+        if (req->max_body <= (size_t)INT64_MAX)
+                SETOPT(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_body);
+        if (req->no_proxy) {
+                SETOPT(h, CURLOPT_PROXY, "");
+                SETOPT(h, CURLOPT_NOPROXY, "*");
+        }
+        if (ca_blob) {
+                struct curl_blob blob = {.data = ca_blob, .len = ca_blob_len, .flags = CURL_BLOB_COPY};
+                SETOPT(h, CURLOPT_CAINFO_BLOB, &blob);
+        }
+        if (post) {
+                SETOPT(h, CURLOPT_POST, 1L);
+                SETOPT(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
+                SETOPT(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        } else
+                SETOPT(h, CURLOPT_HTTPGET, 1L);
+        if (headers) SETOPT(h, CURLOPT_HTTPHEADER, headers);
+        SETOPT(h, CURLOPT_WRITEFUNCTION, sink_write);
+        SETOPT(h, CURLOPT_WRITEDATA, &sink);
+        SETOPT(h, CURLOPT_HEADERFUNCTION, sink_header);
+        SETOPT(h, CURLOPT_HEADERDATA, &sink);
+
+        CURLcode c = curl_easy_perform(h);
+        ret->body_len = sink.len;
+        if (c != CURLE_OK) {
+                free(sink.buf);
+                return map_curl_error(c, &sink, errbuf, ret);
+        }
+
+        long status = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        if (sink.fd < 0 && !sink.buf) {
+                sink.buf = strdup("");
+                if (!sink.buf) return fail(ret, HTTP_ERR_OTHER, -ENOMEM, "out of memory");
+        }
+        ret->error = HTTP_OK;
+        ret->status = status;
+        ret->body = sink.buf;
+        ret->retry_after_s = sink.retry_after_s;
+        return 0;
+}

@@ -1,0 +1,550 @@
+#include "fake-server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+#define REQUEST_BODY_MAX (16u * 1024 * 1024)
+#define BODY_FILE_MAX (256u * 1024 * 1024)
+#define SCENARIO_MAX (16u * 1024 * 1024)
+#define CERT_MAX (1024 * 1024)
+
+typedef struct Entry {
+        int status;
+        char *body;
+        size_t body_len;
+        size_t repeat;
+        char *content_type;
+        char *headers;
+        int delay_ms;
+        long truncate_at;
+        bool reset, hang;
+        int times;
+} Entry;
+
+/* Routes are never freed before fake_server_stop: a replaced route stays in the
+ * list (shadowed by the newer one) because a handler thread may still use it. */
+typedef struct Route {
+        struct Route *next;
+        char *method, *path;
+        Entry *entries;
+        size_t n;
+        size_t served;
+} Route;
+
+typedef struct Listener {
+        FakeServer *server;
+        struct MHD_Daemon *daemon;
+        unsigned port;
+        bool tls;
+} Listener;
+
+struct FakeServer {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;   /* signalled when stopping, wakes delays and hangs */
+        bool stopping;
+        Listener http, https;
+        Route *routes;
+        json_t *requests;
+        FILE *record;
+        char *cert, *key;
+};
+
+/* One HTTP request on a connection, created by the URI log callback. */
+typedef struct Req {
+        char *uri;             /* raw, with the query string */
+        bool headers_seen;
+        char *body;
+        size_t len, cap;
+} Req;
+
+static json_t *json_bytes(const char *p, size_t n) {
+        json_t *j = json_stringn(p ? p : "", p ? n : 0);
+        if (j) return j;
+        /* Not UTF-8: keep the ASCII and mark the rest, tests compare ASCII anyway. */
+        _cleanup_free_ char *copy = malloc(n + 1);
+        if (!copy) return NULL;
+        for (size_t i = 0; i < n; i++) copy[i] = (unsigned char)p[i] < 0x80 ? p[i] : '?';
+        return json_stringn(copy, n);
+}
+
+static void entry_free_contents(Entry *e) {
+        free(e->body);
+        free(e->content_type);
+        free(e->headers);
+}
+
+static void route_free(Route *r) {
+        if (!r) return;
+        for (size_t i = 0; i < r->n; i++) entry_free_contents(&r->entries[i]);
+        free(r->entries);
+        free(r->method);
+        free(r->path);
+        free(r);
+}
+
+/* ---- request handling ---- */
+
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *con) {
+        Req *q = calloc(1, sizeof *q);
+        if (q) q->uri = strdup(uri ? uri : "");
+        return q;
+}
+
+static void request_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+                              enum MHD_RequestTerminationCode toe) {
+        Req *q = *con_cls;
+        if (!q) return;
+        free(q->uri);
+        free(q->body);
+        free(q);
+        *con_cls = NULL;
+}
+
+static enum MHD_Result add_header_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        json_t *headers = cls;
+        if (!key) return MHD_YES;
+        _cleanup_free_ char *name = strdup(key);
+        if (!name) return MHD_YES;
+        for (char *c = name; *c; c++)
+                if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+        const char *v = value ? value : "";
+        json_t *old = json_object_get(headers, name);
+        if (old) {
+                _cleanup_free_ char *joined = strjoin(json_string_value(old), ", ", v);
+                if (joined) json_object_set_new(headers, name, json_bytes(joined, strlen(joined)));
+        } else
+                json_object_set_new(headers, name, json_bytes(v, strlen(v)));
+        return MHD_YES;
+}
+
+static void record_request(Listener *l, struct MHD_Connection *con, const char *url, const char *method, Req *q) {
+        FakeServer *s = l->server;
+        const char *query = "";
+        if (q->uri) {
+                const char *qm = strchr(q->uri, '?');
+                if (qm) query = qm + 1;
+        }
+        json_t *headers = json_object();
+        if (headers) MHD_get_connection_values(con, MHD_HEADER_KIND, add_header_cb, headers);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o*, s:o*, s:I, s:b}",
+                              "method", method, "path", url, "query", query,
+                              "headers", headers, "body", json_bytes(q->body, q->len),
+                              "time_ms", (json_int_t)now_monotonic_ms(), "tls", l->tls);
+        if (!o) return;
+
+        pthread_mutex_lock(&s->lock);
+        if (s->record) {
+                char *line = json_dumps(o, JSON_COMPACT);
+                if (line) {
+                        fputs(line, s->record);
+                        fputc('\n', s->record);
+                        fflush(s->record);
+                        free(line);
+                }
+        }
+        json_array_append_new(s->requests, o);
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* Picks the entry for the next request on method+path; NULL: unrouted. The entry
+ * stays valid until fake_server_stop. Called with the lock held. */
+static const Entry *route_next(FakeServer *s, const char *method, const char *path) {
+        for (Route *r = s->routes; r; r = r->next) {
+                if (!streq(r->method, method) || !streq(r->path, path)) continue;
+                size_t k = r->served++;
+                for (size_t i = 0; i < r->n; i++) {
+                        size_t times = r->entries[i].times > 0 ? (size_t)r->entries[i].times : 1;
+                        if (k < times || i == r->n - 1) return &r->entries[i];
+                        k -= times;
+                }
+        }
+        return NULL;
+}
+
+/* Waits ms (or forever when ms < 0); returns false when the server is stopping. */
+static bool wait_unless_stopping(FakeServer *s, int ms) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        if (ms > 0) {
+                until.tv_sec += ms / 1000;
+                until.tv_nsec += (long)(ms % 1000) * 1000000;
+                if (until.tv_nsec >= 1000000000) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000;
+                }
+        }
+        pthread_mutex_lock(&s->lock);
+        while (!s->stopping) {
+                if (ms < 0)
+                        pthread_cond_wait(&s->cond, &s->lock);
+                else if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT)
+                        break;
+        }
+        bool ok = !s->stopping;
+        pthread_mutex_unlock(&s->lock);
+        return ok;
+}
+
+typedef struct Reader {
+        const char *body;      /* NULL: repeat 'x' */
+        size_t total;
+        long truncate_at;      /* > 0: stop with an error after this many bytes */
+} Reader;
+
+static ssize_t reader_cb(void *cls, uint64_t pos, char *buf, size_t max) {
+        Reader *rd = cls;
+        if (rd->truncate_at > 0 && pos >= (uint64_t)rd->truncate_at) return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (pos >= rd->total) return MHD_CONTENT_READER_END_OF_STREAM;
+        size_t n = rd->total - (size_t)pos;
+        if (rd->truncate_at > 0 && (uint64_t)rd->truncate_at - pos < n) n = (size_t)((uint64_t)rd->truncate_at - pos);
+        if (n > max) n = max;
+        if (rd->body)
+                memcpy(buf, rd->body + pos, n);
+        else
+                memset(buf, 'x', n);
+        return (ssize_t)n;
+}
+
+static void add_extra_headers(struct MHD_Response *resp, const char *lines) {
+        for (const char *p = lines; p && *p;) {
+                const char *eol = strchr(p, '\n');
+                size_t n = eol ? (size_t)(eol - p) : strlen(p);
+                _cleanup_free_ char *line = strndup(p, n);
+                p += n + (eol ? 1 : 0);
+                if (!line) continue;
+                size_t l = strlen(line);
+                while (l > 0 && (line[l - 1] == '\r' || line[l - 1] == ' ')) line[--l] = 0;
+                char *colon = strchr(line, ':');
+                if (!colon) continue;
+                *colon = 0;
+                const char *v = colon + 1;
+                while (*v == ' ' || *v == '\t') v++;
+                MHD_add_response_header(resp, line, v);
+        }
+}
+
+static enum MHD_Result answer(struct MHD_Connection *con, const Entry *e) {
+        struct MHD_Response *resp;
+        size_t total = e->repeat > 0 ? e->repeat : e->body_len;
+
+        if (e->repeat > 0 || e->truncate_at > 0) {
+                Reader *rd = malloc(sizeof *rd);
+                if (!rd) return MHD_NO;
+                *rd = (Reader){.body = e->repeat > 0 ? NULL : e->body, .total = total, .truncate_at = e->truncate_at};
+                resp = MHD_create_response_from_callback(total, 64 * 1024, reader_cb, rd, free);
+                if (!resp) {
+                        free(rd);
+                        return MHD_NO;
+                }
+        } else {
+                resp = MHD_create_response_from_buffer(e->body_len, e->body ? e->body : (char *)"",
+                                                       MHD_RESPMEM_MUST_COPY);
+                if (!resp) return MHD_NO;
+        }
+        if (e->content_type) MHD_add_response_header(resp, "Content-Type", e->content_type);
+        add_extra_headers(resp, e->headers);
+        enum MHD_Result ok = MHD_queue_response(con, e->status > 0 ? (unsigned)e->status : 200u, resp);
+        MHD_destroy_response(resp);
+        return ok;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *con, const char *url, const char *method,
+                               const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+        Listener *l = cls;
+        FakeServer *s = l->server;
+        Req *q = *con_cls;
+
+        if (!q) return MHD_NO;   /* the URI callback ran out of memory */
+        if (!q->headers_seen) {
+                q->headers_seen = true;
+                return MHD_YES;
+        }
+        if (*upload_size > 0) {
+                size_t n = *upload_size;
+                if (n > REQUEST_BODY_MAX - q->len) return MHD_NO;
+                if (q->len + n + 1 > q->cap) {
+                        size_t ncap = q->cap ? q->cap : 4096;
+                        while (ncap < q->len + n + 1) ncap *= 2;
+                        char *nb = realloc(q->body, ncap);
+                        if (!nb) return MHD_NO;
+                        q->body = nb;
+                        q->cap = ncap;
+                }
+                memcpy(q->body + q->len, upload, n);
+                q->len += n;
+                q->body[q->len] = 0;
+                *upload_size = 0;
+                return MHD_YES;
+        }
+
+        record_request(l, con, url, method, q);
+
+        pthread_mutex_lock(&s->lock);
+        const Entry *e = route_next(s, method, url);
+        pthread_mutex_unlock(&s->lock);
+
+        if (!e) {
+                static const Entry not_found = {.status = 404, .body = (char *)"not found\n", .body_len = 10,
+                                                .content_type = (char *)"text/plain"};
+                return answer(con, &not_found);
+        }
+        if (e->hang) {
+                wait_unless_stopping(s, -1);
+                return MHD_NO;
+        }
+        if (e->delay_ms > 0 && !wait_unless_stopping(s, e->delay_ms)) return MHD_NO;
+        if (e->reset) return MHD_NO;
+        return answer(con, e);
+}
+
+/* ---- lifecycle ---- */
+
+static int listener_start(FakeServer *s, Listener *l, bool tls) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+
+        l->server = s;
+        l->tls = tls;
+        if (tls)
+                l->daemon = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, handler, l,
+                                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                             MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
+                                             MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+                                             MHD_OPTION_HTTPS_MEM_CERT, s->cert,
+                                             MHD_OPTION_HTTPS_MEM_KEY, s->key,
+                                             MHD_OPTION_END);
+        else
+                l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handler, l,
+                                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                             MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
+                                             MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+                                             MHD_OPTION_END);
+        if (!l->daemon) return -EADDRNOTAVAIL;
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        if (!info || info->port == 0) return -EADDRNOTAVAIL;
+        l->port = info->port;
+        return 0;
+}
+
+FakeServer *fake_server_start(const FakeServerOptions *o) {
+        FakeServerOptions none = {0};
+        if (!o) o = &none;
+        if (!o->cert_file != !o->key_file) return NULL;
+
+        FakeServer *s = calloc(1, sizeof *s);
+        if (!s) return NULL;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        s->requests = json_array();
+        if (!s->requests) goto fail;
+
+        if (o->record_file) {
+                s->record = fopen(o->record_file, "ae");
+                if (!s->record) goto fail;
+        }
+        if (listener_start(s, &s->http, false) < 0) goto fail;
+        if (o->cert_file) {
+                if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) goto fail;
+                if (read_file_capped(o->cert_file, CERT_MAX, &s->cert, NULL) < 0) goto fail;
+                if (read_file_capped(o->key_file, CERT_MAX, &s->key, NULL) < 0) goto fail;
+                if (listener_start(s, &s->https, true) < 0) goto fail;
+        }
+        return s;
+fail:
+        fake_server_stop(s);
+        return NULL;
+}
+
+unsigned fake_server_port(FakeServer *s, bool https) { return https ? s->https.port : s->http.port; }
+
+char *fake_server_url(FakeServer *s, bool https) {
+        char *u = NULL;
+        if (asprintf_safe(&u, "%s://127.0.0.1:%u", https ? "https" : "http", fake_server_port(s, https)) < 0)
+                return NULL;
+        return u;
+}
+
+static int entry_copy(Entry *d, const FakeResponse *r) {
+        *d = (Entry){.status = r->status, .repeat = r->body_repeat_size, .delay_ms = r->delay_ms,
+                     .truncate_at = r->truncate_at, .reset = r->reset, .hang = r->hang, .times = r->times};
+        const char *body = r->body ? r->body : "";
+        d->body_len = r->body_len > 0 ? r->body_len : strlen(body);
+        d->body = malloc(d->body_len + 1);
+        if (!d->body) return -ENOMEM;
+        memcpy(d->body, body, d->body_len);
+        d->body[d->body_len] = 0;
+        if (r->content_type && !(d->content_type = strdup(r->content_type))) return -ENOMEM;
+        if (r->headers && !(d->headers = strdup(r->headers))) return -ENOMEM;
+        return 0;
+}
+
+int fake_server_route(FakeServer *s, const char *method, const char *path, const FakeResponse *r, size_t n) {
+        if (!s || !method || !path || !r || n == 0) return -EINVAL;
+        Route *route = calloc(1, sizeof *route);
+        if (!route) return -ENOMEM;
+        route->method = strdup(method);
+        route->path = strdup(path);
+        route->entries = calloc(n, sizeof(Entry));
+        if (!route->method || !route->path || !route->entries) {
+                route_free(route);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                route->n = i + 1;
+                if (entry_copy(&route->entries[i], &r[i]) < 0) {
+                        route_free(route);
+                        return -ENOMEM;
+                }
+        }
+        pthread_mutex_lock(&s->lock);
+        route->next = s->routes;   /* shadows an earlier route for the same method+path */
+        s->routes = route;
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+}
+
+static int scenario_response(const char *dir, json_t *jr, FakeResponse *fr, char **ret_body, char **ret_headers) {
+        json_error_t err;
+        const char *body = NULL, *body_file = NULL, *content_type = NULL;
+        json_t *headers = NULL;
+        int status = 0, delay_ms = 0, times = 0, reset = 0, hang = 0;
+        json_int_t truncate_at = 0, repeat = 0;
+
+        if (json_unpack_ex(jr, &err, JSON_STRICT, "{s?i, s?s, s?s, s?o, s?i, s?I, s?b, s?b, s?I, s?s, s?i}",
+                           "status", &status, "body", &body, "body_file", &body_file, "headers", &headers,
+                           "delay_ms", &delay_ms, "truncate_at", &truncate_at, "reset", &reset, "hang", &hang,
+                           "body_repeat_size", &repeat, "content_type", &content_type, "times", &times) < 0)
+                return -EINVAL;
+        if (truncate_at < 0 || repeat < 0 || delay_ms < 0 || times < 0) return -EINVAL;
+
+        *fr = (FakeResponse){.status = status, .body = body, .content_type = content_type, .delay_ms = delay_ms,
+                             .truncate_at = (long)truncate_at, .reset = reset, .hang = hang,
+                             .body_repeat_size = (size_t)repeat, .times = times};
+        if (body && body_file) return -EINVAL;
+        if (body_file) {
+                _cleanup_free_ char *p = body_file[0] == '/' ? strdup(body_file) : strjoin(dir, "/", body_file);
+                if (!p) return -ENOMEM;
+                size_t len = 0;
+                int r = read_file_capped(p, BODY_FILE_MAX, ret_body, &len);
+                if (r < 0) return r;
+                fr->body = *ret_body;
+                fr->body_len = len;
+        }
+        if (headers) {
+                const char *name;
+                json_t *v;
+                if (!json_is_object(headers)) return -EINVAL;
+                json_object_foreach(headers, name, v) {
+                        if (!json_is_string(v)) return -EINVAL;
+                        char *line = NULL;
+                        if (asprintf_safe(&line, "%s%s: %s\n", *ret_headers ? *ret_headers : "", name,
+                                          json_string_value(v)) < 0)
+                                return -ENOMEM;
+                        free(*ret_headers);
+                        *ret_headers = line;
+                }
+                fr->headers = *ret_headers;
+        }
+        return 0;
+}
+
+int fake_server_load_scenario(FakeServer *s, const char *path) {
+        json_error_t err;
+        json_t *routes = NULL;
+        int r;
+
+        _cleanup_free_ char *dir = path_dirname(path);
+        if (!dir) return -ENOMEM;
+        json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+        if (!root) return -EINVAL;
+        if (json_unpack_ex(root, &err, JSON_STRICT, "{s:o}", "routes", &routes) < 0 || !json_is_array(routes)) {
+                json_decref(root);
+                return -EINVAL;
+        }
+        size_t i;
+        json_t *jroute;
+        r = 0;
+        json_array_foreach(routes, i, jroute) {
+                const char *method = NULL, *rpath = NULL;
+                json_t *responses = NULL;
+                if (json_unpack_ex(jroute, &err, JSON_STRICT, "{s:s, s:s, s:o}", "method", &method, "path", &rpath,
+                                   "responses", &responses) < 0 ||
+                    !json_is_array(responses) || json_array_size(responses) == 0) {
+                        r = -EINVAL;
+                        break;
+                }
+                size_t n = json_array_size(responses);
+                FakeResponse *frs = calloc(n, sizeof *frs);
+                char **bodies = calloc(n, sizeof(char *)), **headers = calloc(n, sizeof(char *));
+                if (!frs || !bodies || !headers) r = -ENOMEM;
+                for (size_t j = 0; r >= 0 && j < n; j++)
+                        r = scenario_response(dir, json_array_get(responses, j), &frs[j], &bodies[j], &headers[j]);
+                if (r >= 0) r = fake_server_route(s, method, rpath, frs, n);
+                for (size_t j = 0; bodies && headers && j < n; j++) {
+                        free(bodies[j]);
+                        free(headers[j]);
+                }
+                free(frs);
+                free(bodies);
+                free(headers);
+                if (r < 0) break;
+        }
+        json_decref(root);
+        return r;
+}
+
+size_t fake_server_count(FakeServer *s, const char *method, const char *path) {
+        size_t n = 0, i;
+        json_t *o;
+        pthread_mutex_lock(&s->lock);
+        json_array_foreach(s->requests, i, o) {
+                const char *m = json_string_value(json_object_get(o, "method"));
+                const char *p = json_string_value(json_object_get(o, "path"));
+                if (streq_ptr(m, method) && streq_ptr(p, path)) n++;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return n;
+}
+
+json_t *fake_server_requests(FakeServer *s) {
+        pthread_mutex_lock(&s->lock);
+        json_t *copy = json_deep_copy(s->requests);
+        pthread_mutex_unlock(&s->lock);
+        return copy;
+}
+
+void fake_server_stop(FakeServer *s) {
+        if (!s) return;
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+
+        if (s->https.daemon) MHD_stop_daemon(s->https.daemon);
+        if (s->http.daemon) MHD_stop_daemon(s->http.daemon);
+
+        while (s->routes) {
+                Route *next = s->routes->next;
+                route_free(s->routes);
+                s->routes = next;
+        }
+        json_decref(s->requests);
+        if (s->record) fclose(s->record);
+        if (s->key) wipe(s->key, strlen(s->key));
+        free(s->key);
+        free(s->cert);
+        pthread_cond_destroy(&s->cond);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+}

@@ -1,0 +1,39 @@
+/* fake-server: an in-process fake of the Azure endpoints (IMDS, wireserver, download
+ * CDN) on libmicrohttpd, for tests and the standalone fake-azure binary. Requests are
+ * answered from scripted routes and recorded so tests can assert what was sent. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+
+typedef struct FakeServer FakeServer;
+typedef struct FakeServerOptions {
+        const char *cert_file, *key_file;  /* PEM; NULL: no HTTPS listener */
+        const char *record_file;           /* append every request as one JSON line; NULL: none */
+} FakeServerOptions;
+typedef struct FakeResponse {
+        int status;                 /* 0 => 200 */
+        const char *body;           /* NULL => "" */
+        size_t body_len;            /* 0 => strlen(body) */
+        size_t body_repeat_size;    /* > 0: body is this many bytes of 'x' (big downloads) */
+        const char *content_type;   /* NULL => none */
+        const char *headers;        /* extra "Name: value\n" lines, may be NULL */
+        int delay_ms;               /* wait before answering */
+        long truncate_at;           /* > 0: announce full Content-Length, send this many body bytes, then close */
+        bool reset;                 /* close the connection without any response */
+        bool hang;                  /* accept and never answer (until fake_server_stop) */
+        int times;                  /* requests this entry answers before the next; 0 => 1; the last entry repeats forever */
+} FakeResponse;
+FakeServer *fake_server_start(const FakeServerOptions *o);   /* binds 127.0.0.1 port 0 (HTTP, and HTTPS when cert) */
+unsigned fake_server_port(FakeServer *s, bool https);
+char *fake_server_url(FakeServer *s, bool https);            /* "http://127.0.0.1:PORT", new string */
+/* Scripts method+path (path without query string; exact match) -> responses (copied). Replaces an earlier route. */
+int fake_server_route(FakeServer *s, const char *method, const char *path, const FakeResponse *r, size_t n);
+/* Loads routes from a JSON scenario file: {"routes":[{"method":"GET","path":"/x","responses":[{"status":503,"times":2},{"status":200,"body":"...","body_file":"relative/to/scenario/dir","headers":{"Retry-After":"1"},"delay_ms":0,"truncate_at":0,"reset":false,"hang":false,"body_repeat_size":0,"content_type":"..."}]}]} */
+int fake_server_load_scenario(FakeServer *s, const char *path);
+size_t fake_server_count(FakeServer *s, const char *method, const char *path);   /* requests seen */
+/* time_ms is now_monotonic_ms() when the request had fully arrived. */
+/* New reference: JSON array of {"method","path","query","headers":{lowercased name: value},"body","time_ms","tls":bool} */
+json_t *fake_server_requests(FakeServer *s);
+void fake_server_stop(FakeServer *s);   /* accepts NULL; wakes hanging handlers and joins */

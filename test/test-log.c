@@ -1,0 +1,393 @@
+#include <check.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "canary.h"
+#include "log.h"
+#include "secret.h"
+#include "util.h"
+
+/* base: made once in the parent (unchecked fixture) and removed there, so it goes
+ * even when a failing test skips the checked teardown; tmpdir: one per test. */
+static char base[] = "/tmp/test-log-XXXXXX";
+static char *tmpdir;
+static char *logfile;     /* tmpdir/sub/dir/user-data.log */
+static char *errfile;     /* where fd 2 goes during a test */
+static int saved_stderr = -1;
+
+static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *f) {
+        return remove(p);
+}
+
+static void base_setup(void) {
+        ck_assert_ptr_nonnull(mkdtemp(base));
+}
+
+static void base_teardown(void) {
+        nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void setup(void) {
+        /* mkdtemp: with CK_FORK a counter would restart at 0 in every test. */
+        ck_assert_int_ge(asprintf_safe(&tmpdir, "%s/XXXXXX", base), 0);
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+        ck_assert_int_ge(asprintf_safe(&logfile, "%s/sub/dir/user-data.log", tmpdir), 0);
+        ck_assert_int_ge(asprintf_safe(&errfile, "%s/stderr", tmpdir), 0);
+        /* Capture stderr in a file so the tests can read what the console got. */
+        fflush(stderr);
+        saved_stderr = dup(STDERR_FILENO);
+        int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
+        close(fd);
+        unsetenv("JOURNAL_STREAM");
+        secret_registry_clear();
+        log_set_step(NULL);
+}
+
+static void teardown(void) {
+        log_close();
+        secret_registry_clear();
+        if (saved_stderr >= 0) {
+                dup2(saved_stderr, STDERR_FILENO);
+                close(saved_stderr);
+                saved_stderr = -1;
+        }
+        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(logfile);
+        free(errfile);
+        free(tmpdir);
+        logfile = errfile = tmpdir = NULL;
+}
+
+static char *slurp(const char *path) {
+        char *s = NULL;
+        int r = read_file_capped(path, 1 << 20, &s, NULL);
+        if (r == -ENOENT) return strdup("");
+        ck_assert_int_eq(r, 0);
+        return s;
+}
+
+static void open_log(LogLevel console) {
+        LogOptions o = {.file = logfile, .console_level = console, .journal = false};
+        ck_assert_int_eq(log_open(&o), 0);
+}
+
+static size_t count_lines(const char *s) {
+        size_t n = 0;
+        for (; *s; s++)
+                if (*s == '\n') n++;
+        return n;
+}
+
+START_TEST(test_modes) {
+        mode_t old = umask(0);
+        open_log(LOG_LEVEL_INFO);
+        log_info("hello");
+        log_close();
+
+        struct stat st;
+        _cleanup_free_ char *dir = path_dirname(logfile);
+        ck_assert_int_eq(stat(dir, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0700);
+        ck_assert_int_eq(stat(logfile, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0600);
+
+        /* A pre-existing 0644 file is re-moded and appended to, not truncated. */
+        ck_assert_int_eq(chmod(logfile, 0644), 0);
+        open_log(LOG_LEVEL_INFO);
+        ck_assert_int_eq(stat(logfile, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0600);
+        log_info("again");
+        log_close();
+        umask(old);
+
+        _cleanup_free_ char *text = slurp(logfile);
+        ck_assert_uint_eq(count_lines(text), 2);
+        ck_assert_ptr_nonnull(strstr(text, "-: hello\n"));
+        ck_assert_ptr_nonnull(strstr(text, "-: again\n"));
+}
+END_TEST
+
+START_TEST(test_symlink_refused) {
+        _cleanup_free_ char *dir = path_dirname(logfile);
+        ck_assert_int_eq(mkdir_p(dir, 0700), 0);
+        _cleanup_free_ char *target = strjoin(tmpdir, "/target", NULL);
+        ck_assert_int_eq(symlink(target, logfile), 0);
+        LogOptions o = {.file = logfile, .console_level = LOG_LEVEL_INFO};
+        ck_assert_int_eq(log_open(&o), -ELOOP);
+        /* Console logging still works. */
+        log_info("still here");
+        _cleanup_free_ char *err = slurp(errfile);
+        ck_assert_str_eq(err, "-: still here\n");
+        ck_assert_int_eq(access(target, F_OK), -1);
+}
+END_TEST
+
+START_TEST(test_line_format) {
+        open_log(LOG_LEVEL_DEBUG);
+        log_set_step("metadata");
+        ck_assert_str_eq(log_get_step(), "metadata");
+        log_error("boom %d", 42);
+        log_warning("careful");
+        log_notice("noted");
+        log_info("plain");
+        log_debug("details");
+        log_result("done", "took %d ms", 12);
+        log_set_step(NULL);
+        ck_assert_str_eq(log_get_step(), "-");
+        log_info("no step");
+
+        _cleanup_free_ char *text = slurp(logfile);
+        char pat[512];
+        snprintf(pat, sizeof pat,
+                 "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z vsensor-init\\[%ld\\] "
+                 "metadata: error: boom 42\n"
+                 "[0-9TZ:.-]{24} vsensor-init\\[%ld\\] metadata: warning: careful\n"
+                 "[0-9TZ:.-]{24} vsensor-init\\[%ld\\] metadata: noted\n"
+                 "[0-9TZ:.-]{24} vsensor-init\\[%ld\\] metadata: plain\n"
+                 "[0-9TZ:.-]{24} vsensor-init\\[%ld\\] metadata: debug: details\n"
+                 "[0-9TZ:.-]{24} vsensor-init\\[%ld\\] metadata: done: took 12 ms\n"
+                 "[0-9TZ:.-]{24} vsensor-init\\[%ld\\] -: no step\n$",
+                 (long)getpid(), (long)getpid(), (long)getpid(), (long)getpid(), (long)getpid(),
+                 (long)getpid(), (long)getpid());
+        regex_t re;
+        ck_assert_int_eq(regcomp(&re, pat, REG_EXTENDED | REG_NOSUB), 0);
+        int m = regexec(&re, text, 0, NULL, 0);
+        regfree(&re);
+        ck_assert_msg(m == 0, "log text does not match:\n%s", text);
+
+        /* The console has the same lines without timestamp and pid. */
+        _cleanup_free_ char *err = slurp(errfile);
+        ck_assert_str_eq(err,
+                         "metadata: error: boom 42\n"
+                         "metadata: warning: careful\n"
+                         "metadata: noted\n"
+                         "metadata: plain\n"
+                         "metadata: debug: details\n"
+                         "metadata: done: took 12 ms\n"
+                         "-: no step\n");
+}
+END_TEST
+
+START_TEST(test_timestamp_is_now_utc) {
+        open_log(LOG_LEVEL_INFO);
+        char before[32];
+        format_rfc3339(now_realtime_ms(), before, sizeof before);
+        log_info("x");
+        _cleanup_free_ char *text = slurp(logfile);
+        /* Same date and hour/minute as just before (unless the minute rolled over). */
+        ck_assert_msg(strncmp(text, before, 16) == 0 || strncmp(text, before, 13) == 0,
+                      "%s vs %s", text, before);
+        ck_assert_int_eq(text[23], 'Z');
+}
+END_TEST
+
+START_TEST(test_secrets_never_written) {
+        _cleanup_secret_ Secret *key = secret_new_str(CANARY_UPDATE_KEY);
+        _cleanup_secret_ Secret *tok = secret_new_str(CANARY_PUSH_TOKEN);
+        /* As the config loader does: the secret half of the push token on its own. */
+        _cleanup_secret_ Secret *tok_secret = secret_new_str(CANARY_PUSH_SECRET);
+        _cleanup_secret_ Secret *hmac = secret_new_str(CANARY_HMAC_TOKEN);
+        ck_assert_int_eq(secret_register_value(CANARY_PROXY_PW, strlen(CANARY_PROXY_PW)), 0);
+        LogOptions o = {.file = logfile, .console_level = LOG_LEVEL_DEBUG, .journal = true};
+        ck_assert_int_eq(log_open(&o), 0);
+        log_set_step("install");
+
+        log_info("running installer --updateKey %s", secret_reveal(key));
+        log_error("token %s and proxy %s", secret_reveal(tok), CANARY_PROXY_URL);
+        log_debug("hmac=%s", secret_reveal(hmac));
+        log_result("failed", "helper said %s", CANARY_PUSH_SECRET "x" CANARY_HMAC_TOKEN);
+        log_child_line("installer", "stdout", "using key " CANARY_UPDATE_KEY);
+        log_child_line("set_pushtoken.sh", "stderr", CANARY_PUSH_TOKEN);
+        /* A secret cut by the size cap must not leak its start either. */
+        _cleanup_free_ char *big = malloc(9000);
+        memset(big, 'a', 9000 - 1);
+        big[8999] = 0;
+        memcpy(big + 8180, CANARY_HMAC_TOKEN, strlen(CANARY_HMAC_TOKEN));
+        log_info("%s", big);
+        log_error_errno(-ENOENT, "key %s: %m", secret_reveal(key));
+
+        _cleanup_free_ char *text = slurp(logfile);
+        _cleanup_free_ char *err = slurp(errfile);
+        for (const char *const *c = canary_values; *c; c++) {
+                ck_assert_msg(!strstr(text, *c), "log file holds %s", *c);
+                ck_assert_msg(!strstr(err, *c), "stderr holds %s", *c);
+        }
+        ck_assert_msg(!strstr(text, "CanaryH") && !strstr(err, "CanaryH"), "part of a secret leaked");
+        ck_assert_ptr_nonnull(strstr(text, "install: running installer --updateKey (hidden)\n"));
+        ck_assert_ptr_nonnull(strstr(text, "install: error: token (hidden) and proxy http://proxyuser:(hidden)@127.0.0.1:3128\n"));
+        ck_assert_ptr_nonnull(strstr(text, "install: failed: helper said (hidden)x(hidden)\n"));
+        ck_assert_ptr_nonnull(strstr(text, "install: installer[stdout]: using key (hidden)\n"));
+        ck_assert_ptr_nonnull(strstr(text, "install: set_pushtoken.sh[stderr]: (hidden)\n"));
+        ck_assert_ptr_nonnull(strstr(text, "install: error: key (hidden): No such file or directory\n"));
+        ck_assert_ptr_nonnull(strstr(err, "install: set_pushtoken.sh[stderr]: (hidden)\n"));
+}
+END_TEST
+
+START_TEST(test_child_line_is_not_a_format) {
+        open_log(LOG_LEVEL_INFO);
+        log_set_step("register");
+        log_child_line("helper", "stdout", "100%s done %n %d");
+        log_child_line(NULL, "stderr", NULL);
+        _cleanup_free_ char *err = slurp(errfile);
+        ck_assert_str_eq(err, "register: helper[stdout]: 100%s done %n %d\nregister: child[stderr]: \n");
+}
+END_TEST
+
+START_TEST(test_newlines_flattened) {
+        open_log(LOG_LEVEL_INFO);
+        log_set_step("load");
+        log_info("first\nsecond\r\nthird\x1b[31mred\n\n");
+        log_child_line("c", "stdout", "a\nb");
+        _cleanup_free_ char *text = slurp(logfile);
+        ck_assert_uint_eq(count_lines(text), 2);
+        ck_assert_ptr_nonnull(strstr(text, " load: first / second / third [31mred\n"));
+        ck_assert_ptr_nonnull(strstr(text, " load: c[stdout]: a / b\n"));
+        _cleanup_free_ char *err = slurp(errfile);
+        ck_assert_str_eq(err, "load: first / second / third [31mred\nload: c[stdout]: a / b\n");
+}
+END_TEST
+
+START_TEST(test_truncation) {
+        open_log(LOG_LEVEL_INFO);
+        size_t n = 100000;
+        _cleanup_free_ char *big = malloc(n + 1);
+        memset(big, 'x', n);
+        big[n] = 0;
+        /* A 3-byte UTF-8 character straddling the cut must not be split. */
+        memcpy(big + 8190, "\xe2\x82\xac", 3);
+        log_info("%s", big);
+        log_info("after");
+        _cleanup_free_ char *err = slurp(errfile);
+        ck_assert_uint_eq(count_lines(err), 2);
+        const char *nl = strchr(err, '\n');
+        size_t len = (size_t)(nl - err);
+        /* "-: " + 8190 x + "…" */
+        ck_assert_uint_eq(len, 3 + 8190 + 3);
+        ck_assert_int_eq(memcmp(nl - 3, "\xe2\x80\xa6", 3), 0);
+        ck_assert_str_eq(nl + 1, "-: after\n");
+
+        _cleanup_free_ char *text = slurp(logfile);
+        ck_assert_uint_eq(count_lines(text), 2);
+        ck_assert_ptr_nonnull(strstr(text, "xxx\xe2\x80\xa6\n"));
+}
+END_TEST
+
+START_TEST(test_console_level) {
+        open_log(LOG_LEVEL_WARNING);
+        log_set_step("s");
+        log_error("e");
+        log_warning("w");
+        log_notice("n");
+        log_info("i");
+        log_debug("d");
+        log_result("done", "ok");
+        log_result("failed", "bad");
+        _cleanup_free_ char *err = slurp(errfile);
+        ck_assert_str_eq(err, "s: error: e\ns: warning: w\ns: failed: bad\n");
+        /* The file has everything but debug (debug only with -v). */
+        _cleanup_free_ char *text = slurp(logfile);
+        ck_assert_uint_eq(count_lines(text), 6);
+        ck_assert_ptr_null(strstr(text, "debug"));
+        ck_assert_ptr_nonnull(strstr(text, " s: n\n"));
+        ck_assert_ptr_nonnull(strstr(text, " s: done: ok\n"));
+}
+END_TEST
+
+START_TEST(test_no_file) {
+        LogOptions o = {.file = NULL, .console_level = LOG_LEVEL_INFO};
+        ck_assert_int_eq(log_open(&o), 0);
+        log_info("console only");
+        _cleanup_free_ char *err = slurp(errfile);
+        ck_assert_str_eq(err, "-: console only\n");
+}
+END_TEST
+
+START_TEST(test_error_errno) {
+        open_log(LOG_LEVEL_INFO);
+        errno = EBUSY;
+        ck_assert_int_eq(log_error_errno(-EACCES, "open %s: %m", "/x"), -EACCES);
+        ck_assert_int_eq(errno, EBUSY);  /* logging leaves errno alone */
+        ck_assert_int_eq(log_error_errno(ENOENT, "stat: %m"), -ENOENT);
+        _cleanup_free_ char *err = slurp(errfile);
+        ck_assert_str_eq(err, "-: error: open /x: Permission denied\n-: error: stat: No such file or directory\n");
+}
+END_TEST
+
+START_TEST(test_journal_stream_suppresses_console) {
+        struct stat st;
+        ck_assert_int_eq(fstat(STDERR_FILENO, &st), 0);
+        char v[64];
+        snprintf(v, sizeof v, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+        setenv("JOURNAL_STREAM", v, 1);
+
+        /* Journal on and stderr is the journal: the journal entry replaces the line. */
+        LogOptions o = {.file = logfile, .console_level = LOG_LEVEL_INFO, .journal = true};
+        ck_assert_int_eq(log_open(&o), 0);
+        log_info("via journal");
+        /* Journal off: stderr is the only way to the journal, so keep it. */
+        o.journal = false;
+        ck_assert_int_eq(log_open(&o), 0);
+        log_info("via stderr");
+        /* JOURNAL_STREAM for some other file: console as usual. */
+        setenv("JOURNAL_STREAM", "1:2", 1);
+        o.journal = true;
+        ck_assert_int_eq(log_open(&o), 0);
+        log_info("other stream");
+        unsetenv("JOURNAL_STREAM");
+
+        _cleanup_free_ char *err = slurp(errfile);
+        ck_assert_str_eq(err, "-: via stderr\n-: other stream\n");
+        _cleanup_free_ char *text = slurp(logfile);
+        ck_assert_uint_eq(count_lines(text), 3);
+}
+END_TEST
+
+START_TEST(test_reopen) {
+        open_log(LOG_LEVEL_INFO);
+        log_info("one");
+        _cleanup_free_ char *other = strjoin(tmpdir, "/other.log", NULL);
+        LogOptions o = {.file = other, .console_level = LOG_LEVEL_INFO};
+        ck_assert_int_eq(log_open(&o), 0);
+        log_info("two");
+        _cleanup_free_ char *a = slurp(logfile), *b = slurp(other);
+        ck_assert_uint_eq(count_lines(a), 1);
+        ck_assert_uint_eq(count_lines(b), 1);
+        ck_assert_ptr_nonnull(strstr(b, "-: two\n"));
+}
+END_TEST
+
+static Suite *log_suite(void) {
+        Suite *s = suite_create("log");
+        TCase *tc = tcase_create("core");
+        tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_modes);
+        tcase_add_test(tc, test_symlink_refused);
+        tcase_add_test(tc, test_line_format);
+        tcase_add_test(tc, test_timestamp_is_now_utc);
+        tcase_add_test(tc, test_secrets_never_written);
+        tcase_add_test(tc, test_child_line_is_not_a_format);
+        tcase_add_test(tc, test_newlines_flattened);
+        tcase_add_test(tc, test_truncation);
+        tcase_add_test(tc, test_console_level);
+        tcase_add_test(tc, test_no_file);
+        tcase_add_test(tc, test_error_errno);
+        tcase_add_test(tc, test_journal_stream_suppresses_console);
+        tcase_add_test(tc, test_reopen);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(log_suite());
+        srunner_run_all(sr, CK_ENV);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
