@@ -71,6 +71,8 @@ FAKE_AZURE  := $(BUILD)/test/fake-azure
 CERTS_STAMP := $(BUILD)/test/certs/.stamp
 
 .PHONY: all check demo install clean
+# Test objects are intermediates of a pattern rule: keep them for incremental builds.
+.SECONDARY:
 all: $(PROGRAM)
 
 $(BUILD)/%.o: %.c

@@ -1,6 +1,6 @@
 /* customdata: parse and validate the deployment-level custom data (DESIGN.md). */
 #include <arpa/inet.h>
-#include <ctype.h>
+#include <strings.h>
 #include <netinet/in.h>
 
 #include "customdata.h"
@@ -174,6 +174,17 @@ static int read_secret(Ctx *x, const yaml_node_t *n, const char *path, const cha
         if (!sec) return -ENOMEM;
         secret_free(*ret);
         *ret = sec;
+        /* The halves of the "name:secret" tokens travel alone too (a helper may print
+         * only the secret half): hide each part of four characters or more. The proxy
+         * URL has its own rule (its password). */
+        if (ret == &x->c->proxy) return 0;
+        for (const char *part = s, *end = s + len; part < end;) {
+                const char *colon = memchr(part, ':', (size_t)(end - part));
+                size_t plen = (size_t)((colon ? colon : end) - part);
+                if (colon && plen >= 4 && secret_register_value(part, plen) < 0) return -ENOMEM;
+                if (!colon && part != s && plen >= 4 && secret_register_value(part, plen) < 0) return -ENOMEM;
+                part = colon ? colon + 1 : end;
+        }
         return 0;
 }
 
@@ -245,8 +256,45 @@ static int check_hmac(Ctx *x, const yaml_node_t *n) {
         return 0;
 }
 
-/* ^http://(USER:PASSWORD@)?HOST:PORT$, PORT 1..65535. The URL is a Secret; the
- * display form hides the password, which is registered for redaction on its own. */
+/* Matches ^http://(USER:PASSWORD@)?HOST:PORT$ with PORT 1..65535 (the regex's .+ parts
+ * are non-empty and free of spaces and control characters). Returns NULL on a match,
+ * with *ret_user (after "http://") and *ret_at (the '@', NULL without credentials);
+ * else what is wrong, in words that never repeat the value. */
+static const char *proxy_split(const char *s, size_t len, const char **ret_user, const char **ret_at) {
+        static const char scheme[] = "http://";
+        const size_t sl = strlen(scheme);
+
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f) return "a space or control character";
+        if (len < sl || strncmp(s, scheme, sl) != 0)
+                return strncasecmp(s, "https://", 8) == 0 ? "https://, which is not supported" : "no http://";
+
+        const char *rest = s + sl, *end = s + len;
+        const char *colon = memrchr(rest, ':', (size_t)(end - rest));
+        size_t digits = colon ? (size_t)(end - colon - 1) : 0;
+        if (digits == 0) return "no :PORT at the end";
+        unsigned long port = 0;
+        for (size_t i = 0; i < digits; i++) {
+                char ch = colon[1 + i];
+                if (ch < '0' || ch > '9') return "no :PORT at the end";
+                if (port <= 65535) port = port * 10 + (unsigned long)(ch - '0');
+        }
+        if (port < 1 || port > 65535) return "a port outside 1..65535";
+
+        /* The last '@' ends the credentials: a password may contain '@', a host cannot. */
+        const char *at = memrchr(rest, '@', (size_t)(colon - rest));
+        if ((at ? at + 1 : rest) == colon) return "no HOST";
+        if (at) {
+                const char *uc = memchr(rest, ':', (size_t)(at - rest));
+                if (!uc || uc == rest || uc + 1 == at) return "a user part that is not USER:PASSWORD";
+        }
+        *ret_user = rest;
+        *ret_at = at;
+        return NULL;
+}
+
+/* The URL is a Secret; the display form hides the password, which is registered for
+ * redaction on its own (it shows up without the URL in proxy error messages). */
 static int check_proxy(Ctx *x, const yaml_node_t *n) {
         const char *path = "vsensor.master.proxy";
         size_t len;
@@ -258,55 +306,19 @@ static int check_proxy(Ctx *x, const yaml_node_t *n) {
         r = read_secret(x, n, path, "http://[USER:PASSWORD@]HOST:PORT", &x->c->proxy);
         if (r < 0) return r == -EINVAL ? 0 : r;
 
-        const char *s = secret_reveal(x->c->proxy);
+        const char *s = secret_reveal(x->c->proxy), *user = NULL, *at = NULL;
         len = secret_len(x->c->proxy);
-        const char *why = NULL;
-        const char *rest = NULL, *end = s + len;
-        const char *colon = NULL, *at = NULL;
-
-        for (size_t i = 0; i < len; i++)
-                if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f) why = "a space or control character";
-        if (why)
-                ;
-        else if (len < strlen("http://") || strncmp(s, "http://", strlen("http://")) != 0)
-                why = strncasecmp(s, "https://", 8) == 0 ? "https://, which is not supported" : "no http://";
-        else {
-                rest = s + strlen("http://");
-                colon = memrchr(rest, ':', (size_t)(end - rest));
-                size_t pl = colon ? (size_t)(end - colon - 1) : 0;
-                unsigned long port = 0;
-                for (size_t i = 0; colon && i < pl; i++) {
-                        if (colon[1 + i] < '0' || colon[1 + i] > '9' || pl > 5) {
-                                pl = 0;
-                                break;
-                        }
-                        port = port * 10 + (unsigned long)(colon[1 + i] - '0');
-                }
-                if (!colon || pl == 0)
-                        why = "no :PORT at the end";
-                else if (port < 1 || port > 65535)
-                        why = "a port outside 1..65535";
-                else {
-                        at = memrchr(rest, '@', (size_t)(colon - rest));
-                        const char *host = at ? at + 1 : rest;
-                        if (host == colon)
-                                why = "no HOST";
-                        else if (at) {
-                                const char *uc = memchr(rest, ':', (size_t)(at - rest));
-                                if (!uc || uc == rest || uc + 1 == at) why = "a user part that is not USER:PASSWORD";
-                        }
-                }
-        }
+        const char *why = proxy_split(s, len, &user, &at);
         if (why)
                 return yamlnode_problem(x->p, n, path, "expected http://[USER:PASSWORD@]HOST:PORT (got %zu characters "
                                         "with %s)", len, why);
 
         _cleanup_free_ char *display = NULL;
         if (at) {
-                const char *uc = memchr(rest, ':', (size_t)(at - rest));
+                const char *uc = memchr(user, ':', (size_t)(at - user));
                 r = secret_register_value(uc + 1, (size_t)(at - uc - 1));
                 if (r < 0) return r;
-                r = asprintf_safe(&display, "http://%.*s:" SECRET_HIDDEN "%s", (int)(uc - rest), rest, at);
+                r = asprintf_safe(&display, "http://%.*s:" SECRET_HIDDEN "%s", (int)(uc - user), user, at);
         } else
                 r = asprintf_safe(&display, "%s", s);
         if (r < 0) return r;

@@ -33,7 +33,8 @@ int64_t retry_next_delay(Retry *r, long retry_after_s) {
         int64_t base = p->base_ms > 0 ? p->base_ms : 1;
         int64_t max = p->max_ms > 0 ? p->max_ms : base;
         int64_t ceiling = base;
-        for (int i = 1; i < r->attempt && ceiling < max; i++) ceiling = ceiling > INT64_MAX / 2 ? INT64_MAX / 2 : ceiling * 2;
+        for (int i = 1; i < r->attempt && ceiling < max; i++)
+                ceiling = ceiling > INT64_MAX / 2 ? INT64_MAX / 2 : ceiling * 2;
         if (ceiling > max) ceiling = max;
 
         int64_t delay = (int64_t)random_below((uint64_t)ceiling + 1);
@@ -59,11 +60,20 @@ static bool transport_retryable(HttpError e) {
         return e == HTTP_ERR_CONNECT || e == HTTP_ERR_TIMEOUT || e == HTTP_ERR_TLS || e == HTTP_ERR_TRUNCATED;
 }
 
+static void response_move(HttpResponse *dst, HttpResponse *src) {
+        http_response_clear(dst);
+        *dst = *src;
+        *src = (HttpResponse){.retry_after_s = -1};
+}
+
 int retry_http(const HttpRequest *req, const RetryPolicy *p, RetryNotifyFn notify,
                void *userdata, HttpResponse *ret) {
         bool (*retryable)(long) = p->status_retryable ? p->status_retryable : retry_status_default;
         long per_try = req->total_timeout_ms > 0 ? req->total_timeout_ms : 30000;
         char what[sizeof ret->message] = "";
+        /* The outcome before the current try: a last try cut short by the deadline
+         * says less about the endpoint than the one before it ("HTTP 503"). */
+        _cleanup_(http_response_clear) HttpResponse prev = {.retry_after_s = -1};
         Retry r;
         int k;
 
@@ -79,7 +89,8 @@ int retry_http(const HttpRequest *req, const RetryPolicy *p, RetryNotifyFn notif
                 }
 
                 HttpRequest try = *req;
-                try.total_timeout_ms = remaining > 0 && remaining < per_try ? (long)remaining : per_try;
+                bool clipped = remaining > 0 && remaining < per_try;
+                try.total_timeout_ms = clipped ? (long)remaining : per_try;
                 if (try.out_fd >= 0) {
                         /* A failed try may have written part of the body. */
                         if (ftruncate(try.out_fd, 0) < 0 || lseek(try.out_fd, 0, SEEK_SET) < 0) {
@@ -92,7 +103,7 @@ int retry_http(const HttpRequest *req, const RetryPolicy *p, RetryNotifyFn notif
                         }
                 }
 
-                http_response_clear(ret);
+                response_move(&prev, ret);
                 k = http_perform(&try, ret);
 
                 if (k >= 0) {
@@ -101,6 +112,11 @@ int retry_http(const HttpRequest *req, const RetryPolicy *p, RetryNotifyFn notif
                         snprintf(what, sizeof what, "HTTP %ld", ret->status);
                 } else {
                         if (!transport_retryable(ret->error)) return k;
+                        if (ret->error == HTTP_ERR_TIMEOUT && clipped && r.attempt > 0) {
+                                response_move(ret, &prev);
+                                snprintf(ret->message, sizeof ret->message, "%s", what);
+                                return -ETIMEDOUT;
+                        }
                         snprintf(what, sizeof what, "%s", ret->message[0] ? ret->message
                                                                            : http_error_to_string(ret->error));
                 }

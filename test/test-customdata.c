@@ -228,6 +228,10 @@ START_TEST(test_secrets_and_proxy_redaction) {
         /* The password alone is redacted, not only the whole URL. */
         _cleanup_free_ char *red = secret_redact("pw=" CANARY_PROXY_PW " key=" CANARY_UPDATE_KEY);
         ck_assert_str_eq(red, "pw=(hidden) key=(hidden)");
+        /* So are the halves of the KEY:SECRET tokens, which may be printed alone; the
+         * proxy URL's scheme is not mistaken for one. */
+        _cleanup_free_ char *halves = secret_redact("a=Sekr1tValue9 b=" CANARY_PUSH_SECRET " c=http");
+        ck_assert_str_eq(halves, "a=(hidden) b=(hidden) c=http");
 
         /* Freeing the Secrets unregisters them; the proxy password stays registered. */
         c = customdata_free(c);

@@ -16,6 +16,9 @@
 #include "http.h"
 #include "util.h"
 
+/* Handshakes are slow under valgrind; the default 5 s connect timeout is not a test subject here. */
+#define TLS_CONNECT_MS 20000
+
 static char tmp_dir[PATH_MAX];
 static char certs_dir[PATH_MAX + 16];
 
@@ -368,7 +371,9 @@ START_TEST(test_https_with_ca_file) {
         _cleanup_free_ char *url = url_of(s, true, "/install");
         _cleanup_free_ char *ca = cert_path("ca.pem");
         HttpResponse r;
-        int k = http_perform(&(HttpRequest){.url = url, .max_body = 100, .ca_file = ca, .out_fd = -1}, &r);
+        int k = http_perform(&(HttpRequest){.url = url, .max_body = 100, .ca_file = ca,
+                                            .connect_timeout_ms = TLS_CONNECT_MS, .out_fd = -1},
+                             &r);
         ck_assert_msg(k == 0, "k=%d message=%s", k, r.message);
         ck_assert_int_eq(r.status, 200);
         ck_assert_str_eq(r.body, "#!/bin/bash\n");
@@ -387,7 +392,7 @@ START_TEST(test_https_without_ca_file) {
         const char *const headers[] = {"Authorization: Bearer " CANARY_PUSH_TOKEN, NULL};
         HttpResponse r;
         int k = http_perform(&(HttpRequest){.url = url, .headers = headers, .max_body = 100, .ca_file = "",
-                                            .out_fd = -1},
+                                            .connect_timeout_ms = TLS_CONNECT_MS, .out_fd = -1},
                              &r);
         ck_assert_int_eq(k, -EPROTO);
         ck_assert_int_eq(r.error, HTTP_ERR_TLS);
@@ -412,7 +417,9 @@ START_TEST(test_https_bad_certs) {
         _cleanup_free_ char *url = url_of(s, true, "/install");
         _cleanup_free_ char *ca = cert_path("ca.pem");
         HttpResponse r;
-        int k = http_perform(&(HttpRequest){.url = url, .max_body = 100, .ca_file = ca, .out_fd = -1}, &r);
+        int k = http_perform(&(HttpRequest){.url = url, .max_body = 100, .ca_file = ca,
+                                            .connect_timeout_ms = TLS_CONNECT_MS, .out_fd = -1},
+                             &r);
         ck_assert_int_eq(k, -EPROTO);
         ck_assert_int_eq(r.error, HTTP_ERR_TLS);
         ck_assert_msg(strstr(r.message, bad_certs[_i].expect), "%s: message: %s", bad_certs[_i].leaf, r.message);
@@ -495,6 +502,66 @@ START_TEST(test_no_proxy) {
 }
 END_TEST
 
+/* The scenario file and the record file are what the e2e tests and fake-azure use. */
+START_TEST(test_fake_scenario_and_record) {
+        _cleanup_free_ char *scenario = strjoin(tmp_dir, "/scenario.json", NULL);
+        _cleanup_free_ char *body = strjoin(tmp_dir, "/body.txt", NULL);
+        _cleanup_free_ char *record = strjoin(tmp_dir, "/record.jsonl", NULL);
+        static const char json[] =
+                "{\"routes\":[{\"method\":\"GET\",\"path\":\"/x\",\"responses\":["
+                "{\"status\":503,\"times\":2,\"headers\":{\"Retry-After\":\"3\"}},"
+                "{\"status\":200,\"body_file\":\"body.txt\",\"content_type\":\"text/plain\"}]}]}";
+        ck_assert_int_eq(write_file_atomic(scenario, json, sizeof json - 1, 0600), 0);
+        ck_assert_int_eq(write_file_atomic(body, "from file", 9, 0600), 0);
+
+        FakeServer *s = fake_server_start(&(FakeServerOptions){.record_file = record});
+        ck_assert_ptr_nonnull(s);
+        ck_assert_int_eq(fake_server_load_scenario(s, scenario), 0);
+        _cleanup_free_ char *url = url_of(s, false, "/x?q=1");
+        HttpResponse r;
+        for (int i = 0; i < 2; i++) {
+                ck_assert_int_eq(http_perform(&(HttpRequest){.url = url, .max_body = 100, .out_fd = -1}, &r), 0);
+                ck_assert_int_eq(r.status, 503);
+                ck_assert_int_eq(r.retry_after_s, 3);
+                http_response_clear(&r);
+        }
+        for (int i = 0; i < 2; i++) {   /* the last entry repeats */
+                ck_assert_int_eq(http_perform(&(HttpRequest){.url = url, .max_body = 100, .out_fd = -1}, &r), 0);
+                ck_assert_int_eq(r.status, 200);
+                ck_assert_str_eq(r.body, "from file");
+                http_response_clear(&r);
+        }
+        _cleanup_free_ char *other = url_of(s, false, "/unrouted");
+        ck_assert_int_eq(http_perform(&(HttpRequest){.url = other, .max_body = 100, .out_fd = -1}, &r), 0);
+        ck_assert_int_eq(r.status, 404);
+        http_response_clear(&r);
+
+        /* The record file is complete while the server runs: one JSON line per request. */
+        _cleanup_free_ char *lines = NULL;
+        ck_assert_int_eq(read_file_capped(record, 1 << 20, &lines, NULL), 0);
+        int n = 0;
+        for (char *line = lines, *nl; (nl = strchr(line, '\n')); line = nl + 1, n++) {
+                json_t *o = json_loadb(line, (size_t)(nl - line), 0, NULL);
+                ck_assert_ptr_nonnull(o);
+                ck_assert_str_eq(json_string_value(json_object_get(o, "path")), n < 4 ? "/x" : "/unrouted");
+                if (n < 4) ck_assert_str_eq(json_string_value(json_object_get(o, "query")), "q=1");
+                json_decref(o);
+        }
+        ck_assert_int_eq(n, 5);
+        ck_assert_uint_eq(fake_server_count(s, "GET", "/x"), 4);
+
+        /* Unknown keys are refused, so a typo in a scenario cannot pass silently. */
+        static const char bad[] = "{\"routes\":[{\"method\":\"GET\",\"path\":\"/y\","
+                                  "\"responses\":[{\"stauts\":500}]}]}";
+        ck_assert_int_eq(write_file_atomic(scenario, bad, sizeof bad - 1, 0600), 0);
+        ck_assert_int_eq(fake_server_load_scenario(s, scenario), -EINVAL);
+        fake_server_stop(s);
+        unlink(scenario);
+        unlink(body);
+        unlink(record);
+}
+END_TEST
+
 START_TEST(test_error_strings) {
         for (int e = 0; e < _HTTP_ERR_MAX; e++) ck_assert_ptr_nonnull(http_error_to_string((HttpError)e));
         ck_assert_ptr_null(http_error_to_string(_HTTP_ERR_MAX));
@@ -545,6 +612,7 @@ static Suite *http_suite(void) {
         tcase_add_test(tc, test_out_fd_streaming);
         tcase_add_test(tc, test_out_fd_write_error);
         tcase_add_test(tc, test_no_proxy);
+        tcase_add_test(tc, test_fake_scenario_and_record);
         tcase_add_test(tc, test_error_strings);
         suite_add_tcase(s, tc);
         return s;

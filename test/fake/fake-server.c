@@ -57,6 +57,8 @@ struct FakeServer {
         json_t *requests;
         FILE *record;
         char *cert, *key;
+        struct in_addr address;   /* where the listeners bind */
+        char url_host[INET_ADDRSTRLEN];
 };
 
 /* One HTTP request on a connection, created by the URI log callback. */
@@ -309,9 +311,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *con, const char
 
 /* ---- lifecycle ---- */
 
-static int listener_start(FakeServer *s, Listener *l, bool tls) {
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+static int listener_start(FakeServer *s, Listener *l, bool tls, unsigned port) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = s->address};
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
 
         l->server = s;
@@ -353,12 +354,19 @@ FakeServer *fake_server_start(const FakeServerOptions *o) {
                 s->record = fopen(o->record_file, "ae");
                 if (!s->record) goto fail;
         }
-        if (listener_start(s, &s->http, false) < 0) goto fail;
+        /* Tests of the default Azure addresses bind those (in a private network namespace). */
+        if (inet_pton(AF_INET, o->bind_address ? o->bind_address : "127.0.0.1", &s->address) != 1 || o->port > 65535)
+                goto fail;
+        if (s->address.s_addr == htonl(INADDR_ANY))
+                snprintf(s->url_host, sizeof s->url_host, "127.0.0.1");
+        else
+                inet_ntop(AF_INET, &s->address, s->url_host, sizeof s->url_host);
+        if (listener_start(s, &s->http, false, o->port) < 0) goto fail;
         if (o->cert_file) {
                 if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) goto fail;
                 if (read_file_capped(o->cert_file, CERT_MAX, &s->cert, NULL) < 0) goto fail;
                 if (read_file_capped(o->key_file, CERT_MAX, &s->key, NULL) < 0) goto fail;
-                if (listener_start(s, &s->https, true) < 0) goto fail;
+                if (listener_start(s, &s->https, true, 0) < 0) goto fail;
         }
         return s;
 fail:
@@ -370,7 +378,7 @@ unsigned fake_server_port(FakeServer *s, bool https) { return https ? s->https.p
 
 char *fake_server_url(FakeServer *s, bool https) {
         char *u = NULL;
-        if (asprintf_safe(&u, "%s://127.0.0.1:%u", https ? "https" : "http", fake_server_port(s, https)) < 0)
+        if (asprintf_safe(&u, "%s://%s:%u", https ? "https" : "http", s->url_host, fake_server_port(s, https)) < 0)
                 return NULL;
         return u;
 }

@@ -11,6 +11,8 @@ typedef struct FakeServer FakeServer;
 typedef struct FakeServerOptions {
         const char *cert_file, *key_file;  /* PEM; NULL: no HTTPS listener */
         const char *record_file;           /* append every request as one JSON line; NULL: none */
+        const char *bind_address;          /* IPv4 literal to listen on; NULL: 127.0.0.1 ("0.0.0.0": all) */
+        unsigned port;                     /* HTTP port; 0: any free one (HTTPS always takes a free one) */
 } FakeServerOptions;
 typedef struct FakeResponse {
         int status;                 /* 0 => 200 */
@@ -25,9 +27,9 @@ typedef struct FakeResponse {
         bool hang;                  /* accept and never answer (until fake_server_stop) */
         int times;                  /* requests this entry answers before the next; 0 => 1; the last entry repeats forever */
 } FakeResponse;
-FakeServer *fake_server_start(const FakeServerOptions *o);   /* binds 127.0.0.1 port 0 (HTTP, and HTTPS when cert) */
+FakeServer *fake_server_start(const FakeServerOptions *o);   /* binds bind_address (127.0.0.1) port 0 (HTTP, and HTTPS when cert) */
 unsigned fake_server_port(FakeServer *s, bool https);
-char *fake_server_url(FakeServer *s, bool https);            /* "http://127.0.0.1:PORT", new string */
+char *fake_server_url(FakeServer *s, bool https);            /* "http://ADDRESS:PORT" (127.0.0.1 for 0.0.0.0), new string */
 /* Scripts method+path (path without query string; exact match) -> responses (copied). Replaces an earlier route. */
 int fake_server_route(FakeServer *s, const char *method, const char *path, const FakeResponse *r, size_t n);
 /* Loads routes from a JSON scenario file: {"routes":[{"method":"GET","path":"/x","responses":[{"status":503,"times":2},{"status":200,"body":"...","body_file":"relative/to/scenario/dir","headers":{"Retry-After":"1"},"delay_ms":0,"truncate_at":0,"reset":false,"hang":false,"body_repeat_size":0,"content_type":"..."}]}]} */

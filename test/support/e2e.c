@@ -72,21 +72,32 @@ void e2e_serve_userdata(E2e *e, const char *text) {
         ck_assert_int_eq(fake_server_route(e->fake, "GET", "/metadata/instance/compute/userData", &r, 1), 0);
 }
 
+/* Whether extra_config sets this top-level key itself: its line then replaces the
+ * harness's (YAML refuses a duplicate key). */
+static bool extra_sets(const E2eOptions *o, const char *key) {
+        size_t n = strlen(key);
+        for (const char *l = o->extra_config; l && *l;) {
+                if (strncmp(l, key, n) == 0 && l[n] == ':') return true;
+                l = strchr(l, '\n');
+                if (l) l++;
+        }
+        return false;
+}
+
 static void write_config(E2e *e, const E2eOptions *o) {
         FILE *f = fopen(e->config, "we");
         ck_assert_ptr_nonnull(f);
-        fprintf(f,
-                "provisioning: %s\n"
-                "report_ready: %s\n"
-                "imds: { url: \"%s\", deadline: 5 }\n"
-                "wireserver: { url: \"%s\", deadline: 5 }\n"
-                "installer: { url: \"%s/install\", ca_file: /test-ca.pem, deadline: 10 }\n"
-                "apt_lock_deadline: 5\n"
-                "helpers: { attempts: 2, timeout: 10 }\n"
-                "paths:\n"
-                "  ovf_media: /media/ovf\n",
-                o->provisioning ? o->provisioning : "none", o->report_ready ? o->report_ready : "early", e->http_url,
-                e->http_url, e->https_url);
+        if (!extra_sets(o, "provisioning")) fprintf(f, "provisioning: %s\n", o->provisioning ? o->provisioning : "none");
+        if (!extra_sets(o, "report_ready")) fprintf(f, "report_ready: %s\n", o->report_ready ? o->report_ready : "early");
+        /* The URLs are known only now: tests change these sections' numbers through
+         * the options, not through extra_config. */
+        fprintf(f, "imds: { url: \"%s\", deadline: 5 }\n", e->http_url);
+        fprintf(f, "wireserver: { url: \"%s\", deadline: 5 }\n", e->http_url);
+        fprintf(f, "installer: { url: \"%s/install\", ca_file: /test-ca.pem, deadline: %d }\n", e->https_url,
+                o->installer_deadline > 0 ? o->installer_deadline : 10);
+        if (!extra_sets(o, "apt_lock_deadline")) fputs("apt_lock_deadline: 5\n", f);
+        if (!extra_sets(o, "helpers")) fputs("helpers: { attempts: 2, timeout: 10 }\n", f);
+        if (!extra_sets(o, "paths")) fputs("paths:\n  ovf_media: /media/ovf\n", f);
         if (o->extra_config) fputs(o->extra_config, f);
         fclose(f);
 }
@@ -165,21 +176,27 @@ void e2e_teardown(E2e *e) {
         if (!getenv("E2E_KEEP")) nftw(e->dir, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
-pid_t e2e_start(E2e *e, const char *const *args) {
+/* Each run's output goes to files named by its pid: runs started side by side (a
+ * second concurrent run) keep their output apart. */
+static void output_paths(E2e *e, pid_t pid, char *out, size_t out_size, char *err, size_t err_size) {
+        snprintf(out, out_size, "%s/stdout.%ld", e->dir, (long)pid);
+        snprintf(err, err_size, "%s/stderr.%ld", e->dir, (long)pid);
+}
+
+static pid_t start(E2e *e, const char *const *args, const char *stdin_path) {
         const char *bin = env_or("VSENSOR_INIT", "build/vsensor-init");
         const char *argv[32] = {bin, "--root", e->root, "--config", e->config};
         size_t n = 5;
         for (const char *const *a = args; a && *a && n < 31; a++) argv[n++] = *a;
         argv[n] = NULL;
-        char out[320], err[320];
-        snprintf(out, sizeof out, "%s/stdout", e->dir);
-        snprintf(err, sizeof err, "%s/stderr", e->dir);
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
+                char out[320], err[320];
+                output_paths(e, getpid(), out, sizeof out, err, sizeof err);
                 int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
                 int er = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-                int in = open("/dev/null", O_RDONLY);
+                int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
                 if (o < 0 || er < 0 || in < 0) _exit(127);
                 dup2(in, 0);
                 dup2(o, 1);
@@ -189,6 +206,21 @@ pid_t e2e_start(E2e *e, const char *const *args) {
                 _exit(127);
         }
         return pid;
+}
+
+pid_t e2e_start(E2e *e, const char *const *args) {
+        return start(e, args, NULL);
+}
+
+int e2e_run_stdin(E2e *e, const char *const *args, const char *text) {
+        char in[320];
+        snprintf(in, sizeof in, "%s/stdin", e->dir);
+        ck_assert_int_eq(write_file_atomic(in, text, strlen(text), 0600), 0);
+        int64_t t0 = now_monotonic_ms();
+        int r = e2e_wait(e, start(e, args, in));
+        e->wall_ms = (double)(now_monotonic_ms() - t0);
+        unlink(in);
+        return r;
 }
 
 static void append_output(const char *text) {
@@ -201,13 +233,14 @@ static void append_output(const char *text) {
 int e2e_wait(E2e *e, pid_t pid) {
         int status;
         while (waitpid(pid, &status, 0) < 0) ck_assert_int_eq(errno, EINTR);
-        char path[320];
+        char out[320], err[320];
+        output_paths(e, pid, out, sizeof out, err, sizeof err);
         free(e->out);
         free(e->err);
-        snprintf(path, sizeof path, "%s/stdout", e->dir);
-        e->out = slurp(path);
-        snprintf(path, sizeof path, "%s/stderr", e->dir);
-        e->err = slurp(path);
+        e->out = slurp(out);
+        e->err = slurp(err);
+        unlink(out);
+        unlink(err);
         append_output(e->out);
         append_output(e->err);
         e->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -27,7 +27,10 @@ typedef struct E2e {
 typedef struct E2eOptions {
         const char *provisioning;   /* "none" (default), "agent", "auto", "waagent" */
         const char *report_ready;   /* NULL: early */
-        const char *extra_config;   /* appended to config.yaml */
+        const char *extra_config;   /* appended to config.yaml; a top-level key it sets
+                                     * (apt_lock_deadline:, helpers:, paths: ...) replaces
+                                     * the harness's line */
+        int installer_deadline;     /* seconds; 0: 10 */
         bool untrusted_cdn;         /* the CDN presents a certificate from another CA */
         bool gen1;                  /* no /sys/firmware/efi: DMI uuid is byte-swapped */
 } E2eOptions;
@@ -51,6 +54,8 @@ int e2e_run(E2e *e, const char *const *args);
 /* Same, started in the background; returns the pid (e2e_wait collects it). */
 pid_t e2e_start(E2e *e, const char *const *args);
 int e2e_wait(E2e *e, pid_t pid);
+/* Same as e2e_run, with text on its stdin (--custom-data -, validate -). */
+int e2e_run_stdin(E2e *e, const char *const *args, const char *text);
 
 /* A file under the root: contents (NULL if missing), mode. */
 char *e2e_read(E2e *e, const char *path);

@@ -1,0 +1,934 @@
+/* e2e: Azure provisioning with --root against the fake Azure server — the admin user,
+ * SSH, hostname, host keys, the KVP report and the wireserver health report, in every
+ * provisioning mode, with failures and reruns. useradd --root needs root: the tests
+ * that provision skip (saying so) when not run as root. */
+#include <fcntl.h>
+#include <glob.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+
+#include "e2e.h"
+#include "kvp.h"
+
+#define CONTAINER_ID "c6d5526c-5ac2-4200-b6e2-56f2b70c5ab2"
+#define INSTANCE_ID "vsensor-vmss_3.0"
+#define IMDS_KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests vsensor-test"
+#define SUDOERS "/etc/sudoers.d/90-vsensor-init-users"
+#define SSHD_DROPIN "/etc/ssh/sshd_config.d/50-vsensor-init.conf"
+#define KVP_POOL "/var/lib/hyperv/.kvp_pool_1"
+#define STATE_DIR "/var/lib/vsensor-init"
+#define LOG_FILE "/var/log/user-data.log"
+#define HOST_KEY "/etc/ssh/ssh_host_ed25519_key"
+
+static E2e e;
+
+static const char expected_calls[] =
+        "set_pushtoken.sh " CANARY_PUSH_TOKEN " dt-master.example.com:443\n"
+        "set_ossensor_hmac.sh " CANARY_HMAC_TOKEN "\n"
+        "set_pcap_azure_container.sh mystorageacct darktrace-vsensor-quickstart-pcaps\n"
+        "set_ossensor_loadbalancer_direct.sh 1\n"
+        "set_ephemeral.sh 1\n";
+
+static const char *const run_args[] = {"run", NULL};
+
+static bool need_root(void) {
+        if (geteuid() == 0) return true;
+        printf("%s: skipped: needs root (useradd --root)\n", tcase_name());
+        return false;
+}
+
+static const char *top(void) {
+        const char *t = getenv("TOP");
+        return t && *t ? t : ".";
+}
+
+static char *slurp_top(const char *rel) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", top(), rel);
+        char *data = NULL;
+        ck_assert_msg(read_file_capped(path, 4 * 1024 * 1024, &data, NULL) >= 0, "cannot read %s", path);
+        return data;
+}
+
+/* Count of non-overlapping occurrences of needle. */
+static size_t count_of(const char *haystack, const char *needle) {
+        size_t n = 0;
+        for (const char *p = haystack ? strstr(haystack, needle) : NULL; p; p = strstr(p + strlen(needle), needle)) n++;
+        return n;
+}
+
+/* Replaces the one occurrence of `from` in the configuration (e2e_setup writes every
+ * section once; appending a section again would be a duplicate key). */
+static void config_replace(const char *from, const char *to) {
+        _cleanup_free_ char *cfg = NULL;
+        ck_assert_int_ge(read_file_capped(e.config, 1024 * 1024, &cfg, NULL), 0);
+        char *at = strstr(cfg, from);
+        ck_assert_msg(at != NULL, "\"%s\" not in the configuration:\n%s", from, cfg);
+        *at = 0;
+        _cleanup_free_ char *n = strjoin(cfg, to, at + strlen(from), NULL);
+        ck_assert_ptr_nonnull(n);
+        ck_assert_int_eq(write_file_atomic(e.config, n, strlen(n), 0600), 0);
+}
+
+/* The requests the fake server saw for method+path, in order (new reference). */
+static json_t *requests_for(const char *method, const char *path) {
+        json_t *all = fake_server_requests(e.fake), *out = json_array(), *r;
+        size_t i;
+        ck_assert_ptr_nonnull(all);
+        json_array_foreach(all, i, r) {
+                if (streq(json_string_value(json_object_get(r, "method")), method) &&
+                    streq(json_string_value(json_object_get(r, "path")), path))
+                        json_array_append(out, r);
+        }
+        json_decref(all);
+        return out;
+}
+
+static const char *req_header(json_t *r, const char *name) {
+        return json_string_value(json_object_get(json_object_get(r, "headers"), name));
+}
+
+static const char *req_body(json_t *r) { return json_string_value(json_object_get(r, "body")); }
+
+/* The state of each step from `status --json`, as "name=state " pairs. */
+static char *step_states(void) {
+        ck_assert_int_eq(e2e_run(&e, (const char *[]){"status", "--json", NULL}), 0);
+        json_error_t jerr;
+        json_t *st = json_loads(e.out, 0, &jerr);
+        ck_assert_msg(st != NULL, "status --json: %s\n%s", jerr.text, e.out);
+        char *s = strdup("");
+        size_t i;
+        json_t *r;
+        json_array_foreach(json_object_get(st, "steps"), i, r) {
+                char *n = strjoin(s, json_string_value(json_object_get(r, "name")), "=",
+                                  json_string_value(json_object_get(r, "state")), " ", NULL);
+                free(s);
+                s = n;
+                ck_assert_ptr_nonnull(s);
+        }
+        json_decref(st);
+        return s;
+}
+
+static void kvp_read(char ***keys, char ***values, size_t *n) {
+        _cleanup_free_ char *pool = path_under_root(e.root, KVP_POOL);
+        ck_assert_int_eq(kvp_read_all(pool, keys, values, n), 0);
+}
+
+static size_t kvp_count(void) {
+        char **keys = NULL, **values = NULL;
+        size_t n = 0;
+        kvp_read(&keys, &values, &n);
+        strv_free(keys);
+        strv_free(values);
+        return n;
+}
+
+static void print_hex(const char *label, const unsigned char *p, size_t n) {
+        printf("%s:", label);
+        for (size_t i = 0; i < n; i++) printf(" %02x", p[i]);
+        printf("\n");
+}
+
+static char *file_under_root(const char *path) {
+        char *p = path_under_root(e.root, path);
+        ck_assert_ptr_nonnull(p);
+        return p;
+}
+
+static void assert_owner(const char *path, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *p = file_under_root(path);
+        struct stat st;
+        ck_assert_int_eq(stat(p, &st), 0);
+        ck_assert_uint_eq(st.st_uid, uid);
+        ck_assert_uint_eq(st.st_gid, gid);
+}
+
+/* uid and gid of user from ROOT/etc/passwd, and its home. */
+static void passwd_entry(const char *user, uid_t *uid, gid_t *gid, char *home, size_t homesize) {
+        _cleanup_free_ char *passwd = e2e_read(&e, "/etc/passwd");
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "\n%s:", user);
+        const char *line = strstr(passwd, prefix);
+        ck_assert_msg(line != NULL, "%s not in /etc/passwd:\n%s", user, passwd);
+        unsigned u = 0, g = 0;
+        char h[256] = "";
+        ck_assert_int_eq(sscanf(line + strlen(prefix), "%*[^:]:%u:%u:%*[^:]:%255[^:]:", &u, &g, h), 3);
+        *uid = u;
+        *gid = g;
+        snprintf(home, homesize, "%s", h);
+}
+
+/* Everything scenario 1 expects of a provisioned instance. */
+static void assert_provisioned(const char *hostname, const char *vm_id) {
+        uid_t uid;
+        gid_t gid;
+        char home[256], path[512];
+        passwd_entry("azureuser", &uid, &gid, home, sizeof home);
+        ck_assert_str_eq(home, "/home/azureuser");
+        ck_assert_uint_ne(uid, 0);
+        struct stat st;
+        _cleanup_free_ char *homedir = file_under_root(home);
+        ck_assert_int_eq(stat(homedir, &st), 0);
+        ck_assert(S_ISDIR(st.st_mode));
+        assert_owner(home, uid, gid);
+
+        _cleanup_free_ char *sudoers = e2e_read(&e, SUDOERS);
+        ck_assert_contains(sudoers, "\nazureuser ALL=(ALL) NOPASSWD:ALL\n");
+        ck_assert_int_eq(e2e_mode(&e, SUDOERS), 0440);
+
+        snprintf(path, sizeof path, "%s/.ssh/authorized_keys", home);
+        _cleanup_free_ char *keys = e2e_read(&e, path);
+        ck_assert_str_eq(keys, IMDS_KEY "\n");
+        ck_assert_int_eq(e2e_mode(&e, path), 0600);
+        assert_owner(path, uid, gid);
+        snprintf(path, sizeof path, "%s/.ssh", home);
+        ck_assert_int_eq(e2e_mode(&e, path), 0700);
+        assert_owner(path, uid, gid);
+
+        _cleanup_free_ char *sshd = e2e_read(&e, SSHD_DROPIN);
+        ck_assert_contains(sshd, "\nPasswordAuthentication no\n");
+
+        _cleanup_free_ char *host = e2e_read(&e, "/etc/hostname");
+        char want[80];
+        snprintf(want, sizeof want, "%s\n", hostname);
+        ck_assert_str_eq(host, want);
+
+        ck_assert(e2e_exists(&e, HOST_KEY));
+        ck_assert(e2e_exists(&e, HOST_KEY ".pub"));
+        ck_assert_int_eq(e2e_mode(&e, HOST_KEY), 0600);
+
+        _cleanup_free_ char *provisioned = e2e_read(&e, STATE_DIR "/provisioned");
+        snprintf(want, sizeof want, "%s\n", vm_id);
+        ck_assert_str_eq(provisioned, want);
+        ck_assert_int_eq(e2e_mode(&e, STATE_DIR "/provisioned"), 0600);
+}
+
+/* 1. provisioning: agent on a Gen2 VM. */
+START_TEST(provision_gen2) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+
+        assert_provisioned("vsensor000003", E2E_VM_ID);
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls, expected_calls);
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "provision=done report-ready=done ");
+
+        /* KVP: exactly one 2560-byte record, as the host's KVP daemon reads it. */
+        char **keys = NULL, **values = NULL;
+        size_t n = 0;
+        kvp_read(&keys, &values, &n);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_str_eq(keys[0], "PROVISIONING_REPORT");
+        ck_assert_uint_eq(strncmp(values[0], "result=success|agent=vsensor-init/", 34), 0);
+        ck_assert_contains(values[0], "|vm_id=" E2E_VM_ID "|");
+        ck_assert_contains(values[0], "|timestamp=");
+        _cleanup_free_ char *pool = file_under_root(KVP_POOL);
+        _cleanup_free_ char *raw = NULL;
+        size_t rawlen = 0;
+        ck_assert_int_ge(read_file_capped(pool, 1024 * 1024, &raw, &rawlen), 0);
+        ck_assert_uint_eq(rawlen, KVP_RECORD_SIZE);
+        ck_assert_int_eq(memcmp(raw, "PROVISIONING_REPORT", 19), 0);
+        for (size_t i = 19; i < KVP_KEY_SIZE; i++) ck_assert_msg(raw[i] == 0, "key byte %zu is not zero", i);
+        size_t vlen = strlen(values[0]);
+        ck_assert_int_eq(memcmp(raw + KVP_KEY_SIZE, values[0], vlen), 0);
+        for (size_t i = KVP_KEY_SIZE + vlen; i < KVP_RECORD_SIZE; i++)
+                ck_assert_msg(raw[i] == 0, "value byte %zu is not zero", i - KVP_KEY_SIZE);
+        print_hex("KVP key, first 32 bytes", (const unsigned char *)raw, 32);
+        print_hex("KVP value, first 32 bytes", (const unsigned char *)raw + KVP_KEY_SIZE, 32);
+        printf("KVP value: %s\n", values[0]);
+        strv_free(keys);
+        strv_free(values);
+
+        /* The goal state, then one health report, both with the protocol headers. */
+        json_t *gs = requests_for("GET", "/machine/");
+        ck_assert_uint_eq(json_array_size(gs), 1);
+        json_t *g = json_array_get(gs, 0);
+        ck_assert_str_eq(json_string_value(json_object_get(g, "query")), "comp=goalstate");
+        ck_assert_str_eq(req_header(g, "x-ms-version"), "2012-11-30");
+        ck_assert_contains(req_header(g, "x-ms-agent-name"), "vsensor-init/");
+        json_decref(gs);
+
+        json_t *hs = requests_for("POST", "/machine");
+        ck_assert_uint_eq(json_array_size(hs), 1);
+        json_t *h = json_array_get(hs, 0);
+        ck_assert_str_eq(json_string_value(json_object_get(h, "query")), "comp=health");
+        ck_assert_str_eq(req_header(h, "content-type"), "text/xml;charset=utf-8");
+        ck_assert_str_eq(req_header(h, "x-ms-version"), "2012-11-30");
+        ck_assert_contains(req_header(h, "x-ms-agent-name"), "vsensor-init/");
+        const char *body = req_body(h);
+        ck_assert_contains(body, "<GoalStateIncarnation>7</GoalStateIncarnation>");
+        ck_assert_contains(body, "<ContainerId>" CONTAINER_ID "</ContainerId>");
+        ck_assert_contains(body, "<InstanceId>" INSTANCE_ID "</InstanceId>");
+        ck_assert_contains(body, "<State>Ready</State>");
+        ck_assert_not_contains(body, "NotReady");
+        printf("health body (Ready):\n%s\n", body);
+        json_decref(hs);
+
+        /* The KVP record was on disk before the wireserver heard anything. */
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        ck_assert_contains(log, "reported ready to Azure");
+        ck_assert_contains(log, "created admin user azureuser");
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* 2. Gen1: the DMI uuid's first three fields are byte-swapped. */
+START_TEST(provision_gen1) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent", .gen1 = true});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        _cleanup_free_ char *provisioned = e2e_read(&e, STATE_DIR "/provisioned");
+        ck_assert_str_eq(provisioned, E2E_VM_ID "\n");
+        char **keys = NULL, **values = NULL;
+        size_t n = 0;
+        kvp_read(&keys, &values, &n);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_contains(values[0], "|vm_id=" E2E_VM_ID "|");
+        strv_free(keys);
+        strv_free(values);
+        ck_assert_int_eq(e2e_run(&e, (const char *[]){"status", "--json", NULL}), 0);
+        ck_assert_contains(e.out, "\"vm_id\": \"" E2E_VM_ID "\"");
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* 3. Invalid custom data: OS provisioning goes on, Azure hears why, no helper runs. */
+static void bad_custom_data(const char *custom_data, const char *key, const char *not_in_body) {
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, custom_data);
+        ck_assert_int_eq(e2e_run(&e, run_args), 65);
+
+        assert_provisioned("vsensor000003", E2E_VM_ID);
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls, "");
+        ck_assert(!e2e_exists(&e, "/etc/darktrace/.user-data-success"));
+
+        json_t *hs = requests_for("POST", "/machine");
+        ck_assert_uint_eq(json_array_size(hs), 1);
+        const char *body = req_body(json_array_get(hs, 0));
+        ck_assert_contains(body, "<State>NotReady</State>");
+        ck_assert_contains(body, "<SubStatus>ProvisioningFailed</SubStatus>");
+        ck_assert_contains(body, "<Description>");
+        const char *desc = strstr(body, "<Description>");
+        ck_assert_contains(desc, key);
+        ck_assert_ptr_nonnull(strstr(desc, "</Description>"));
+        for (size_t i = 0; canary_values[i]; i++)
+                ck_assert_msg(!strstr(body, canary_values[i]), "canary #%zu in the health body", i);
+        if (not_in_body) ck_assert_not_contains(body, not_in_body);
+        printf("health body (%s):\n%s\n", key, body);
+        json_decref(hs);
+
+        char **keys = NULL, **values = NULL;
+        size_t n = 0;
+        kvp_read(&keys, &values, &n);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_str_eq(keys[0], "PROVISIONING_REPORT");
+        ck_assert_uint_eq(strncmp(values[0], "result=error|reason=", 20), 0);
+        ck_assert_contains(values[0], key);
+        ck_assert_contains(values[0], "|vm_id=" E2E_VM_ID "|");
+        printf("KVP value: %s\n", values[0]);
+        strv_free(keys);
+        strv_free(values);
+
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "provision=done ");
+        ck_assert_contains(states, "install=pending ");
+        ck_assert_contains(states, "register=pending ");
+        e2e_assert_no_secrets(&e);
+}
+
+START_TEST(bad_custom_data_unknown_key) {
+        if (!need_root()) return;
+        _cleanup_free_ char *cd = strjoin(e2e_custom_data, "  colour: blue\n", NULL);
+        bad_custom_data(cd, "colour", NULL);
+}
+END_TEST
+
+START_TEST(bad_custom_data_short_hmac) {
+        if (!need_root()) return;
+        static const char cd[] =
+                "vsensor:\n"
+                "  update_key: \"" CANARY_UPDATE_KEY "\"\n"
+                "  master:\n"
+                "    host: dt-master.example.com\n"
+                "    push_token: \"" CANARY_PUSH_TOKEN "\"\n"
+                "  ossensor:\n"
+                "    hmac_token: \"Shrt5\"\n";
+        bad_custom_data(cd, "hmac_token", "Shrt5");
+}
+END_TEST
+
+/* 4. The wireserver fails for a while: retried until it takes the report. */
+START_TEST(wireserver_retries) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        _cleanup_free_ char *goal_state = slurp_top("test/data/wireserver/goalstate.xml");
+        ck_assert_int_eq(fake_server_route(e.fake, "GET", "/machine/",
+                                           (FakeResponse[]){{.status = 500}, {.body = goal_state, .content_type = "text/xml"}}, 2), 0);
+        ck_assert_int_eq(fake_server_route(e.fake, "POST", "/machine",
+                                           (FakeResponse[]){{.status = 503, .times = 2}, {.status = 200}}, 2), 0);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 3);
+        ck_assert_uint_ge(e2e_count(&e, "GET", "/machine/"), 2);
+        json_t *hs = requests_for("POST", "/machine");
+        size_t i;
+        json_t *h;
+        json_array_foreach(hs, i, h) {
+                ck_assert_contains(req_body(h), "<State>Ready</State>");
+                ck_assert_contains(req_body(h), "<GoalStateIncarnation>7</GoalStateIncarnation>");
+        }
+        json_decref(hs);
+        ck_assert_uint_eq(kvp_count(), 1);
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "report-ready=done ");
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* 5a. A run after a reboot does not report again: the instance is reported once. */
+START_TEST(rerun_reports_once) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        /* The first run stops at register (a helper fails every try). */
+        e2e_put(&e, "/fake/fail/set_pushtoken.sh", "2\n", 0644);
+        ck_assert_int_eq(e2e_run(&e, run_args), 75);
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 1);
+        ck_assert_uint_eq(kvp_count(), 1);
+        /* Reported ready already: a vSensor step failing is not a provisioning failure. */
+        json_t *hs = requests_for("POST", "/machine");
+        ck_assert_contains(req_body(json_array_get(hs, 0)), "<State>Ready</State>");
+        json_decref(hs);
+        _cleanup_free_ char *key1 = e2e_read(&e, HOST_KEY);
+        ck_assert_ptr_nonnull(key1);
+
+        /* The reboot: resumes at register, no second report, no new keys. */
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 1);
+        ck_assert_uint_eq(e2e_count(&e, "GET", "/machine/"), 1);
+        ck_assert_uint_eq(kvp_count(), 1);
+        _cleanup_free_ char *key2 = e2e_read(&e, HOST_KEY);
+        ck_assert_str_eq(key1, key2);
+
+        /* And a no-op run after that. */
+        ck_assert_int_eq(e2e_run(&e, run_args), 0);
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 1);
+        ck_assert_uint_eq(kvp_count(), 1);
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        ck_assert_uint_eq(count_of(log, "created admin user azureuser"), 1);
+        ck_assert_uint_eq(count_of(log, "reported ready to Azure"), 1);
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* 5b. The ready report fails at the deadline; the next run reports, and only that. */
+START_TEST(ready_report_fails_then_recovers) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        _cleanup_free_ char *cfg = NULL;
+        ck_assert_int_ge(read_file_capped(e.config, 65536, &cfg, NULL), 0);
+        /* wireserver: { url: "http://127.0.0.1:PORT", deadline: 5 } => deadline: 2 */
+        char *ws = strstr(cfg, "wireserver: {");
+        ck_assert_ptr_nonnull(ws);
+        char *dl = strstr(ws, "deadline: 5 }");
+        ck_assert_ptr_nonnull(dl);
+        dl[10] = '2';
+        ck_assert_int_eq(write_file_atomic(e.config, cfg, strlen(cfg), 0600), 0);
+        e2e_serve_userdata(&e, e2e_custom_data);
+        ck_assert_int_eq(fake_server_route(e.fake, "POST", "/machine", &(FakeResponse){.status = 503}, 1), 0);
+
+        int64_t start = now_monotonic_ms();
+        ck_assert_int_eq(e2e_run(&e, run_args), 69);
+        int64_t took = now_monotonic_ms() - start;
+        ck_assert_msg(took < 15000, "the failed run took %lld ms", (long long)took);
+        ck_assert_uint_ge(e2e_count(&e, "POST", "/machine"), 1);
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "provision=done report-ready=failed ");
+        ck_assert_contains(states, "install=pending ");
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls, "");
+        _cleanup_free_ char *key1 = e2e_read(&e, HOST_KEY);
+        ck_assert_ptr_nonnull(key1);
+        _cleanup_free_ char *log1 = e2e_read(&e, LOG_FILE);
+        ck_assert_contains(log1, "did not take the ready report");
+        size_t kvp1 = kvp_count();
+        ck_assert_uint_ge(kvp1, 1);
+
+        /* The wireserver recovers: the rerun reports ready once, provisions nothing. */
+        ck_assert_int_eq(fake_server_route(e.fake, "POST", "/machine", &(FakeResponse){.status = 200}, 1), 0);
+        size_t posts = e2e_count(&e, "POST", "/machine");
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), posts + 1);
+        json_t *hs = requests_for("POST", "/machine");
+        ck_assert_contains(req_body(json_array_get(hs, posts)), "<State>Ready</State>");
+        json_decref(hs);
+        ck_assert_uint_eq(kvp_count(), kvp1 + 1);
+        _cleanup_free_ char *key2 = e2e_read(&e, HOST_KEY);
+        ck_assert_str_eq(key1, key2);
+        _cleanup_free_ char *log2 = e2e_read(&e, LOG_FILE);
+        ck_assert_uint_eq(count_of(log2, "useradd"), count_of(log1, "useradd"));
+        ck_assert_uint_eq(count_of(log2, "created admin user"), 1);
+        ck_assert_uint_eq(count_of(log2, "new SSH host keys generated"), 1);
+        _cleanup_free_ char *calls2 = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls2, expected_calls);
+        free(states);
+        states = step_states();
+        ck_assert_contains(states, "provision=done report-ready=done ");
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* 6. A captured image boots as a new VM: everything is done again for it. */
+START_TEST(new_vm_id_provisions_again) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        _cleanup_free_ char *key1 = e2e_read(&e, HOST_KEY);
+        ck_assert_ptr_nonnull(key1);
+
+        /* The new VM has its own custom data (another master). */
+        static const char new_vm[] = "0d9b7c55-3e1f-4c2a-9d8e-7f6a5b4c3d2e";
+        e2e_put(&e, "/sys/class/dmi/id/product_uuid", "0D9B7C55-3E1F-4C2A-9D8E-7F6A5B4C3D2E\n", 0444);
+        _cleanup_free_ char *cd2 = strdup(e2e_custom_data);
+        char *host = strstr(cd2, "dt-master.example.com");
+        ck_assert_ptr_nonnull(host);
+        memcpy(host, "dt-other1", 9);
+        e2e_serve_userdata(&e, cd2);
+
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        _cleanup_free_ char *key2 = e2e_read(&e, HOST_KEY);
+        ck_assert_ptr_nonnull(key2);
+        ck_assert_str_ne(key1, key2);
+        _cleanup_free_ char *provisioned = e2e_read(&e, STATE_DIR "/provisioned");
+        char want[64];
+        snprintf(want, sizeof want, "%s\n", new_vm);
+        ck_assert_str_eq(provisioned, want);
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 2);
+
+        char **keys = NULL, **values = NULL;
+        size_t n = 0;
+        kvp_read(&keys, &values, &n);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_contains(values[0], "|vm_id=" E2E_VM_ID "|");
+        char vm[80];
+        snprintf(vm, sizeof vm, "|vm_id=%s|", new_vm);
+        ck_assert_contains(values[1], vm);
+        strv_free(keys);
+        strv_free(values);
+
+        /* Every vSensor step ran again, with the new VM's custom data. */
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_uint_eq(count_of(calls, "set_ephemeral.sh 1\n"), 2);
+        ck_assert_contains(calls, "set_pushtoken.sh " CANARY_PUSH_TOKEN " dt-other1.example.com:443\n");
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        ck_assert_contains(log, "new VM id 0d9b7c55-3e1f-4c2a-9d8e-7f6a5b4c3d2e");
+        ck_assert_uint_eq(count_of(log, "new SSH host keys generated"), 2);
+        ck_assert_uint_eq(count_of(log, "reported ready to Azure"), 2);
+        ck_assert_contains(log, "admin user azureuser exists");
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* 7. Modes where this agent does not provision: no KVP, no wireserver. */
+static void assert_not_provisioned(void) {
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert(!e2e_exists(&e, KVP_POOL));
+        ck_assert_uint_eq(e2e_count(&e, "GET", "/machine/"), 0);
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 0);
+        ck_assert_uint_eq(e2e_count(&e, "GET", "/metadata/instance"), 1);
+        ck_assert(!e2e_exists(&e, "/etc/hostname"));
+        ck_assert(!e2e_exists(&e, SUDOERS));
+        ck_assert(!e2e_exists(&e, STATE_DIR "/provisioned"));
+        _cleanup_free_ char *passwd = e2e_read(&e, "/etc/passwd");
+        ck_assert_not_contains(passwd, "azureuser");
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls, expected_calls);
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "provision=skipped report-ready=skipped ");
+        ck_assert_contains(states, "finish=done ");
+        e2e_assert_no_secrets(&e);
+}
+
+START_TEST(mode_none) {
+        e2e_setup(&e, &(E2eOptions){.provisioning = "none"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        assert_not_provisioned();
+}
+END_TEST
+
+START_TEST(mode_auto_after_waagent) {
+        e2e_setup(&e, &(E2eOptions){.provisioning = "auto"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        e2e_put(&e, "/var/lib/waagent/provisioned", "", 0644);
+        assert_not_provisioned();
+}
+END_TEST
+
+START_TEST(mode_auto_provisions) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "auto"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        assert_provisioned("vsensor000003", E2E_VM_ID);
+        ck_assert_uint_eq(kvp_count(), 1);
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 1);
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* waagent provisions and reports; the custom data is the copy it left. (The agent does
+ * not wait for waagent's files: it runs before waagent.) */
+START_TEST(mode_waagent) {
+        e2e_setup(&e, &(E2eOptions){.provisioning = "waagent"});
+        _cleanup_free_ char *b64 = slurp_top("test/data/ovf/custom-data.yaml");
+        e2e_put(&e, "/var/lib/waagent/CustomData", b64, 0600);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert(!e2e_exists(&e, KVP_POOL));
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 0);
+        ck_assert_uint_eq(e2e_count(&e, "GET", "/machine/"), 0);
+        ck_assert_uint_eq(e2e_count(&e, "GET", "/metadata/instance/compute/userData"), 0);
+        ck_assert(!e2e_exists(&e, "/etc/hostname"));
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        ck_assert_contains(log, "/var/lib/waagent/CustomData");
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_contains(calls, "set_pushtoken.sh " CANARY_PUSH_TOKEN " dt-master.example.com:443\n");
+        ck_assert_contains(calls, "set_pcap_size.sh 0\n");
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "provision=skipped report-ready=skipped ");
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* Index of the first line of the log holding needle (-1 when none). */
+static long line_of(const char *log, const char *needle) {
+        const char *p = strstr(log, needle);
+        if (!p) return -1;
+        long n = 0;
+        for (const char *q = log; q < p; q++) n += *q == '\n';
+        return n;
+}
+
+/* report_ready: late — Azure hears "ready" once the vSensor is configured. */
+START_TEST(report_ready_late) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent", .report_ready = "late"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        int64_t start = now_monotonic_ms();
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 1);
+        ck_assert_uint_eq(kvp_count(), 1);
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls, expected_calls);
+
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        long ready = line_of(log, "reported ready to Azure");
+        long ephemeral = line_of(log, "set_ephemeral.sh: applying");
+        long upgrades = line_of(log, "os-updates: done");
+        ck_assert_int_ge(ephemeral, 0);
+        ck_assert_int_ge(upgrades, 0);
+        ck_assert_msg(ready > ephemeral && ready > upgrades, "ready at line %ld, helpers up to %ld/%ld:\n%s", ready,
+                      ephemeral, upgrades, log);
+        /* The fake server's clock agrees: the report came late in the run. */
+        json_t *hs = requests_for("POST", "/machine");
+        json_t *installs = requests_for("GET", "/install");
+        ck_assert_uint_eq(json_array_size(installs), 1);
+        ck_assert_int_gt(json_integer_value(json_object_get(json_array_get(hs, 0), "time_ms")),
+                         json_integer_value(json_object_get(json_array_get(installs, 0), "time_ms")));
+        ck_assert_int_gt(json_integer_value(json_object_get(json_array_get(hs, 0), "time_ms")), start);
+        ck_assert_contains(req_body(json_array_get(hs, 0)), "<State>Ready</State>");
+        json_decref(hs);
+        json_decref(installs);
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "finish=done");
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* report_ready: late and a vSensor step fails: Azure hears which. */
+START_TEST(report_ready_late_step_failure) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent", .report_ready = "late"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        e2e_put(&e, "/fake/fail/set_ossensor_hmac.sh", "2\n", 0644);
+        ck_assert_int_eq(e2e_run(&e, run_args), 75);
+        json_t *hs = requests_for("POST", "/machine");
+        ck_assert_uint_eq(json_array_size(hs), 1);
+        const char *body = req_body(json_array_get(hs, 0));
+        ck_assert_contains(body, "<State>NotReady</State>");
+        ck_assert_contains(body, "<SubStatus>ProvisioningFailed</SubStatus>");
+        ck_assert_contains(body, "step hmac failed");
+        for (size_t i = 0; canary_values[i]; i++)
+                ck_assert_msg(!strstr(body, canary_values[i]), "canary #%zu in the health body", i);
+        printf("health body (late, hmac failed):\n%s\n", body);
+        json_decref(hs);
+        char **keys = NULL, **values = NULL;
+        size_t n = 0;
+        kvp_read(&keys, &values, &n);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_uint_eq(strncmp(values[0], "result=error|reason=", 20), 0);
+        ck_assert_contains(values[0], "step hmac failed");
+        strv_free(keys);
+        strv_free(values);
+
+        /* Fixed: the rerun resumes at hmac and reports ready at the end. */
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        hs = requests_for("POST", "/machine");
+        ck_assert_uint_eq(json_array_size(hs), 2);
+        ck_assert_contains(req_body(json_array_get(hs, 1)), "<State>Ready</State>");
+        json_decref(hs);
+        ck_assert_uint_eq(kvp_count(), 2);
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* 8. ovf-env.xml from the provisioning media (a directory under --root). */
+START_TEST(ovf_media_directory) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        _cleanup_free_ char *ovf = slurp_top("test/data/ovf/azure.xml");
+        e2e_put(&e, "/media/ovf/ovf-env.xml", ovf, 0644);
+        _cleanup_free_ char *instance = slurp_top("test/data/imds/instance-no-osprofile.json");
+        ck_assert_int_eq(fake_server_route(e.fake, "GET", "/metadata/instance",
+                                           &(FakeResponse){.body = instance, .content_type = "application/json"}, 1), 0);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+
+        /* The custom data came from the media; IMDS userData was not needed. */
+        ck_assert_uint_eq(e2e_count(&e, "GET", "/metadata/instance/compute/userData"), 0);
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        ck_assert_contains(log, "custom data from the provisioning media (ovf-env.xml) is valid");
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls, "set_pushtoken.sh " CANARY_PUSH_TOKEN " dt-master.example.com:443\n"
+                                "set_ossensor_hmac.sh " CANARY_HMAC_TOKEN "\n"
+                                "set_pcap_size.sh 0\n"
+                                "set_ossensor_loadbalancer_direct.sh 1\n"
+                                "set_ephemeral.sh 1\n");
+
+        /* The copy kept holds neither the password nor the custom data. */
+        ck_assert_int_eq(e2e_mode(&e, STATE_DIR "/ovf-env.xml"), 0600);
+        _cleanup_free_ char *kept = e2e_read(&e, STATE_DIR "/ovf-env.xml");
+        ck_assert_contains(kept, "vsensor-vmss000001");
+        ck_assert_not_contains(kept, "Fixture-Passw0rd");
+        ck_assert_not_contains(kept, "Passw0rd");
+        ck_assert_not_contains(kept, "dnNlbnNvcjo");
+        ck_assert_contains(kept, "CustomData");
+
+        /* No osProfile in IMDS: hostname, user and keys from the OVF. */
+        _cleanup_free_ char *host = e2e_read(&e, "/etc/hostname");
+        ck_assert_str_eq(host, "vsensor-vmss000001\n");
+        uid_t uid;
+        gid_t gid;
+        char home[256];
+        passwd_entry("azureuser", &uid, &gid, home, sizeof home);
+        _cleanup_free_ char *keys = e2e_read(&e, "/home/azureuser/.ssh/authorized_keys");
+        ck_assert_contains(keys, "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7fixturekey1== azureuser@example\n");
+        ck_assert_contains(keys, "\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKey2 ops@example\n");
+        assert_owner("/home/azureuser/.ssh/authorized_keys", uid, gid);
+        _cleanup_free_ char *sshd = e2e_read(&e, SSHD_DROPIN);
+        ck_assert_contains(sshd, "\nPasswordAuthentication no\n");
+        _cleanup_free_ char *sudoers = e2e_read(&e, SUDOERS);
+        ck_assert_contains(sudoers, "\nazureuser ALL=(ALL) NOPASSWD:ALL\n");
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 1);
+
+        /* The media gone (ejected), a rerun after reboot still has what it needs. */
+        _cleanup_free_ char *media = file_under_root("/media/ovf/ovf-env.xml");
+        ck_assert_int_eq(unlink(media), 0);
+        _cleanup_free_ char *marker = file_under_root("/etc/darktrace/.user-data-success");
+        ck_assert_int_eq(unlink(marker), 0);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert(e2e_exists(&e, "/etc/darktrace/.user-data-success"));
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 1);
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* Under --root, ovf_media naming a block device is never mounted. (No ISO is built:
+ * neither genisoimage nor xorriso is needed for this.) */
+START_TEST(ovf_media_block_device_not_mounted) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        config_replace("ovf_media: /media/ovf", "ovf_media: /dev/sr9");
+        _cleanup_free_ char *devdir = file_under_root("/dev");
+        ck_assert_int_eq(mkdir(devdir, 0755), 0);
+        _cleanup_free_ char *dev = file_under_root("/dev/sr9");
+        /* A loop device number nothing uses: were it opened, nothing would happen. */
+        if (mknod(dev, S_IFBLK | 0600, makedev(7, 250)) < 0) {
+                printf("%s: skipped: cannot make a block device node (%m)\n", tcase_name());
+                return;
+        }
+        e2e_serve_userdata(&e, e2e_custom_data);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        ck_assert_not_contains(log, "provisioning media:");
+        ck_assert_not_contains(log, "cannot read the provisioning media");
+        ck_assert_contains(log, "custom data from IMDS userData is valid");
+        ck_assert(!e2e_exists(&e, STATE_DIR "/ovf-env.xml"));
+        struct stat st;
+        ck_assert_int_eq(stat(dev, &st), 0);
+        ck_assert(S_ISBLK(st.st_mode));
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 1);
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* 9. The default URLs (169.254.169.254, 168.63.129.16) in a private network
+ * namespace where the fake server listens on port 80 of those addresses. */
+static int run_ip(const char *const *args) {
+        pid_t pid = fork();
+        if (pid < 0) return -errno;
+        if (pid == 0) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                if (null >= 0) dup2(null, 1);
+                static char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+                execve("/sbin/ip", (char *const *)args, env);
+                execve("/usr/sbin/ip", (char *const *)args, env);
+                execve("/bin/ip", (char *const *)args, env);
+                _exit(127);
+        }
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR) return -errno;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+#define NS_SKIP 77
+
+/* The child: no Check assertions (a failure must not unwind into the runner's copy). */
+static int netns_child(const char *result_file) {
+        if (unshare(CLONE_NEWNET) < 0) {
+                fprintf(stderr, "unshare(CLONE_NEWNET): %m\n");
+                return NS_SKIP;
+        }
+        if (run_ip((const char *[]){"ip", "link", "set", "lo", "up", NULL}) != 0 ||
+            run_ip((const char *[]){"ip", "addr", "add", "169.254.169.254/32", "dev", "lo", NULL}) != 0 ||
+            run_ip((const char *[]){"ip", "addr", "add", "168.63.129.16/32", "dev", "lo", NULL}) != 0) {
+                fprintf(stderr, "ip: cannot set up lo\n");
+                return NS_SKIP;
+        }
+        FakeServer *s = fake_server_start(&(FakeServerOptions){.bind_address = "0.0.0.0", .port = 80});
+        if (!s) {
+                fprintf(stderr, "cannot start the fake server on port 80\n");
+                return 2;
+        }
+        _cleanup_free_ char *instance = slurp_top("test/data/imds/instance.json");
+        _cleanup_free_ char *goal_state = slurp_top("test/data/wireserver/goalstate.xml");
+        fake_server_route(s, "GET", "/metadata/instance", &(FakeResponse){.body = instance}, 1);
+        fake_server_route(s, "GET", "/metadata/instance/compute/userData", &(FakeResponse){.body = ""}, 1);
+        fake_server_route(s, "GET", "/machine/", &(FakeResponse){.body = goal_state, .content_type = "text/xml"}, 1);
+        fake_server_route(s, "POST", "/machine", &(FakeResponse){.status = 200}, 1);
+
+        /* No URL in the configuration: the defaults. A legacy script as custom data, so
+         * no installer download is needed in here. */
+        static const char config[] = "provisioning: agent\n"
+                                     "imds: { deadline: 5 }\n"
+                                     "wireserver: { deadline: 5 }\n"
+                                     "apt_lock_deadline: 5\n"
+                                     "paths:\n"
+                                     "  ovf_media: /media/ovf\n";
+        if (write_file_atomic(e.config, config, strlen(config), 0600) < 0) return 2;
+        char script[400];
+        snprintf(script, sizeof script, "%s/legacy.sh", e.dir);
+        static const char legacy[] = "#!/bin/sh\necho legacy script ran\n";
+        if (write_file_atomic(script, legacy, strlen(legacy), 0600) < 0) return 2;
+        int rc = e2e_run(&e, (const char *[]){"run", "--custom-data", script, NULL});
+        json_t *res = json_pack("{s:i, s:i, s:i, s:i, s:s, s:s}", "exit", rc, "imds",
+                                (int)fake_server_count(s, "GET", "/metadata/instance"), "goalstate",
+                                (int)fake_server_count(s, "GET", "/machine/"), "health",
+                                (int)fake_server_count(s, "POST", "/machine"), "stderr", e.err ? e.err : "", "body", "");
+        json_t *reqs = fake_server_requests(s);
+        size_t i;
+        json_t *r;
+        json_array_foreach(reqs, i, r) if (streq(json_string_value(json_object_get(r, "method")), "POST"))
+                json_object_set(res, "body", json_object_get(r, "body"));
+        json_decref(reqs);
+        fake_server_stop(s);
+        int w = json_dump_file(res, result_file, 0);
+        json_decref(res);
+        return w == 0 ? 0 : 2;
+}
+
+START_TEST(default_urls_in_netns) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        char result[400];
+        snprintf(result, sizeof result, "%s/netns-result.json", e.dir);
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) _exit(netns_child(result));
+        int status;
+        while (waitpid(pid, &status, 0) < 0) ck_assert_int_eq(errno, EINTR);
+        ck_assert(WIFEXITED(status));
+        if (WEXITSTATUS(status) == NS_SKIP) {
+                printf("%s: skipped: no private network namespace\n", tcase_name());
+                return;
+        }
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        json_error_t jerr;
+        json_t *res = json_load_file(result, 0, &jerr);
+        ck_assert_ptr_nonnull(res);
+        ck_assert_msg(json_integer_value(json_object_get(res, "exit")) == 0, "exit %lld\n%s",
+                      json_integer_value(json_object_get(res, "exit")), json_string_value(json_object_get(res, "stderr")));
+        ck_assert_int_eq(json_integer_value(json_object_get(res, "imds")), 1);
+        ck_assert_int_ge(json_integer_value(json_object_get(res, "goalstate")), 1);
+        ck_assert_int_eq(json_integer_value(json_object_get(res, "health")), 1);
+        ck_assert_contains(json_string_value(json_object_get(res, "body")), "<State>Ready</State>");
+        ck_assert_contains(json_string_value(json_object_get(res, "body")), "<ContainerId>" CONTAINER_ID "</ContainerId>");
+        json_decref(res);
+        /* The parent's fake server (127.0.0.1, another namespace) heard nothing. */
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 0);
+        ck_assert_uint_eq(kvp_count(), 1);
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        ck_assert_contains(log, "legacy script ran");
+        ck_assert_contains(log, "reported ready to Azure");
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+static void teardown(void) { e2e_teardown(&e); }
+
+static Suite *suite(void) {
+        Suite *s = suite_create("e2e-provisioning");
+        TCase *tc = tcase_create("provisioning");
+        tcase_set_timeout(tc, 60);
+        tcase_add_checked_fixture(tc, NULL, teardown);
+        tcase_add_test(tc, provision_gen2);
+        tcase_add_test(tc, provision_gen1);
+        tcase_add_test(tc, bad_custom_data_unknown_key);
+        tcase_add_test(tc, bad_custom_data_short_hmac);
+        tcase_add_test(tc, wireserver_retries);
+        tcase_add_test(tc, rerun_reports_once);
+        tcase_add_test(tc, ready_report_fails_then_recovers);
+        tcase_add_test(tc, new_vm_id_provisions_again);
+        tcase_add_test(tc, mode_none);
+        tcase_add_test(tc, mode_auto_after_waagent);
+        tcase_add_test(tc, mode_auto_provisions);
+        tcase_add_test(tc, mode_waagent);
+        tcase_add_test(tc, report_ready_late);
+        tcase_add_test(tc, report_ready_late_step_failure);
+        tcase_add_test(tc, ovf_media_directory);
+        tcase_add_test(tc, ovf_media_block_device_not_mounted);
+        tcase_add_test(tc, default_urls_in_netns);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(suite());
+        srunner_run_all(sr, CK_ENV);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,402 @@
+/* test-config: the agent configuration, driven by test/data/config/{valid,invalid}/
+ * (under $TOP, else the current directory), plus file layering and drop-ins.
+ *
+ * invalid/NAME/expected: the exact problem lines ("input.yaml:LINE:COLUMN: message");
+ * the configuration must be left exactly at its defaults.
+ * valid/NAME/expected: every field as "section.key=value" after applying input.yaml
+ * over the defaults, in the order of dump() below. Adding a case needs no code. */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "config.h"
+
+#define CORPUS_MAX_CASES 256
+
+static char *invalid_cases[CORPUS_MAX_CASES];
+static size_t n_invalid;
+static char *valid_cases[CORPUS_MAX_CASES];
+static size_t n_valid;
+
+static char *corpus_dir(const char *kind) {
+        const char *top = getenv("TOP");
+        char *s = NULL;
+        if (asprintf_safe(&s, "%s/test/data/config/%s", top && *top ? top : ".", kind) < 0) return NULL;
+        return s;
+}
+
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static size_t corpus_list(const char *kind, char **names) {
+        _cleanup_free_ char *dir = corpus_dir(kind);
+        DIR *d = dir ? opendir(dir) : NULL;
+        size_t n = 0;
+        if (!d) return 0;
+        struct dirent *de;
+        while ((de = readdir(d)) && n < CORPUS_MAX_CASES) {
+                if (de->d_name[0] == '.') continue;
+                names[n++] = strdup(de->d_name);
+        }
+        closedir(d);
+        qsort(names, n, sizeof *names, name_cmp);
+        return n;
+}
+
+static char *case_file(const char *kind, const char *name, const char *file, size_t *ret_len) {
+        _cleanup_free_ char *dir = corpus_dir(kind);
+        _cleanup_free_ char *path = NULL;
+        char *data = NULL;
+        ck_assert_int_ge(asprintf_safe(&path, "%s/%s/%s", dir, name, file), 0);
+        int r = read_file_capped(path, 1024 * 1024, &data, ret_len);
+        ck_assert_msg(r >= 0, "cannot read %s: %s", path, strerror(-r));
+        return data;
+}
+
+static char *problems_text(const Problems *p) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        ck_assert_ptr_nonnull(f);
+        problems_print(p, f);
+        fclose(f);
+        return buf;
+}
+
+static char *dump(const Config *c) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "provisioning=%s\n", provisioning_mode_to_string(c->provisioning));
+        fprintf(f, "report_ready=%s\n", report_ready_mode_to_string(c->report_ready));
+        fprintf(f, "imds.url=%s\nimds.deadline=%d\n", c->imds_url, c->imds_deadline);
+        fprintf(f, "wireserver.url=%s\nwireserver.deadline=%d\n", c->wireserver_url, c->wireserver_deadline);
+        fprintf(f, "installer.url=%s\ninstaller.ca_file=%s\ninstaller.deadline=%d\n", c->installer_url,
+                c->installer_ca_file, c->installer_deadline);
+        fprintf(f, "apt_lock_deadline=%d\n", c->apt_lock_deadline);
+        fprintf(f, "helpers.attempts=%d\nhelpers.timeout=%d\n", c->helper_attempts, c->helper_timeout);
+        fprintf(f, "paths.helpers_dir=%s\npaths.log_file=%s\npaths.state_dir=%s\n", c->helpers_dir, c->log_file,
+                c->state_dir);
+        fprintf(f, "paths.success_marker=%s\npaths.installed_marker=%s\npaths.ovf_media=%s\n", c->success_marker,
+                c->installed_marker, c->ovf_media);
+        fprintf(f, "paths.waagent_dir=%s\npaths.kvp_pool=%s\n", c->waagent_dir, c->kvp_pool);
+        fclose(f);
+        return buf;
+}
+
+static char *defaults_dump(void) {
+        Config c;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        char *d = dump(&c);
+        config_done(&c);
+        return d;
+}
+
+START_TEST(test_corpus_invalid) {
+        const char *name = invalid_cases[_i];
+        size_t len, elen;
+        _cleanup_free_ char *input = case_file("invalid", name, "input.yaml", &len);
+        _cleanup_free_ char *expected = case_file("invalid", name, "expected", &elen);
+        _cleanup_free_ char *defaults = defaults_dump();
+        Config c;
+        Problems p;
+
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(problems_init(&p, "input.yaml"), 0);
+        int r = config_load_string(&c, input, len, &p);
+        ck_assert_msg(r == -EINVAL, "%s: expected -EINVAL, got %d", name, r);
+        _cleanup_free_ char *text = problems_text(&p);
+        ck_assert_msg(streq(text, expected), "%s:\n--- expected\n%s--- got\n%s", name, expected, text);
+
+        /* A file with a problem changes nothing. */
+        _cleanup_free_ char *after = dump(&c);
+        ck_assert_msg(streq(after, defaults), "%s: configuration changed:\n%s", name, after);
+        config_done(&c);
+        problems_done(&p);
+}
+END_TEST
+
+START_TEST(test_corpus_valid) {
+        const char *name = valid_cases[_i];
+        size_t len, elen;
+        _cleanup_free_ char *input = case_file("valid", name, "input.yaml", &len);
+        _cleanup_free_ char *expected = case_file("valid", name, "expected", &elen);
+        Config c;
+        Problems p;
+
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(problems_init(&p, "input.yaml"), 0);
+        int r = config_load_string(&c, input, len, &p);
+        _cleanup_free_ char *text = problems_text(&p);
+        ck_assert_msg(r == 0, "%s: expected success, got %d:\n%s", name, r, text);
+        _cleanup_free_ char *d = dump(&c);
+        ck_assert_msg(streq(d, expected), "%s:\n--- expected\n%s--- got\n%s", name, expected, d);
+        config_done(&c);
+        problems_done(&p);
+}
+END_TEST
+
+START_TEST(test_corpus_size) {
+        ck_assert_uint_ge(n_invalid, 12);
+        ck_assert_uint_ge(n_valid, 5);
+}
+END_TEST
+
+START_TEST(test_defaults) {
+        Config c;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(c.provisioning, PROVISIONING_AUTO);
+        ck_assert_int_eq(c.report_ready, REPORT_READY_EARLY);
+        ck_assert_str_eq(c.imds_url, "http://169.254.169.254");
+        ck_assert_int_eq(c.imds_deadline, 300);
+        ck_assert_str_eq(c.wireserver_url, "http://168.63.129.16");
+        ck_assert_int_eq(c.wireserver_deadline, 1200);
+        ck_assert_str_eq(c.installer_url, "https://packages-cdn.darktrace.com/install");
+        ck_assert_str_eq(c.installer_ca_file, "");
+        ck_assert_int_eq(c.installer_deadline, 1800);
+        ck_assert_int_eq(c.apt_lock_deadline, 900);
+        ck_assert_int_eq(c.helper_attempts, 3);
+        ck_assert_int_eq(c.helper_timeout, 600);
+        ck_assert_str_eq(c.helpers_dir, "/usr/sbin");
+        ck_assert_str_eq(c.log_file, "/var/log/user-data.log");
+        ck_assert_str_eq(c.state_dir, "/var/lib/vsensor-init");
+        ck_assert_str_eq(c.success_marker, "/etc/darktrace/.user-data-success");
+        ck_assert_str_eq(c.installed_marker, "/etc/darktrace/config.cfg");
+        ck_assert_str_eq(c.ovf_media, "auto");
+        ck_assert_str_eq(c.waagent_dir, "/var/lib/waagent");
+        ck_assert_str_eq(c.kvp_pool, "/var/lib/hyperv/.kvp_pool_1");
+        config_done(&c);
+        ck_assert_ptr_null(c.imds_url);
+        config_done(&c);   /* twice is harmless */
+}
+END_TEST
+
+START_TEST(test_enum_tables) {
+        static const char *const prov[] = { "auto", "agent", "waagent", "none" };
+        for (int i = 0; i < _PROVISIONING_MAX; i++) {
+                ck_assert_str_eq(provisioning_mode_to_string(i), prov[i]);
+                ck_assert_int_eq(provisioning_mode_from_string(prov[i]), i);
+        }
+        ck_assert_ptr_null(provisioning_mode_to_string(_PROVISIONING_MAX));
+        ck_assert_ptr_null(provisioning_mode_to_string(_PROVISIONING_INVALID));
+        ck_assert_int_eq(provisioning_mode_from_string("AUTO"), _PROVISIONING_INVALID);
+        ck_assert_int_eq(provisioning_mode_from_string(""), _PROVISIONING_INVALID);
+        ck_assert_int_eq(provisioning_mode_from_string(NULL), _PROVISIONING_INVALID);
+
+        ck_assert_str_eq(report_ready_mode_to_string(REPORT_READY_EARLY), "early");
+        ck_assert_str_eq(report_ready_mode_to_string(REPORT_READY_LATE), "late");
+        ck_assert_ptr_null(report_ready_mode_to_string(_REPORT_READY_MAX));
+        ck_assert_int_eq(report_ready_mode_from_string("late"), REPORT_READY_LATE);
+        ck_assert_int_eq(report_ready_mode_from_string("early"), REPORT_READY_EARLY);
+        ck_assert_int_eq(report_ready_mode_from_string("soon"), _REPORT_READY_INVALID);
+}
+END_TEST
+
+/* --- files --- */
+
+static char tmpdir[64];
+
+static void setup_tmp(void) {
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/test-config-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static int rm_rf(const char *path) {
+        DIR *d = opendir(path);
+        if (!d) return unlink(path) < 0 ? -errno : 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, "..")) continue;
+                _cleanup_free_ char *p = strjoin(path, "/", de->d_name);
+                if (p) rm_rf(p);
+        }
+        closedir(d);
+        return rmdir(path) < 0 ? -errno : 0;
+}
+
+static void teardown_tmp(void) {
+        if (tmpdir[0]) rm_rf(tmpdir);
+}
+
+static char *write_tmp(const char *name, const char *content) {
+        char *path = strjoin(tmpdir, "/", name);
+        ck_assert_ptr_nonnull(path);
+        _cleanup_free_ char *dir = path_dirname(path);
+        ck_assert_int_eq(mkdir_p(dir, 0700), 0);
+        ck_assert_int_eq(write_file_atomic(path, content, strlen(content), 0600), 0);
+        return path;
+}
+
+START_TEST(test_file_layering_key_by_key) {
+        _cleanup_free_ char *a = write_tmp("a.yaml", "imds:\n  url: http://127.0.0.1:1\n  deadline: 11\nprovisioning: agent\n");
+        _cleanup_free_ char *b = write_tmp("b.yaml", "imds:\n  deadline: 22\n");
+        Config c;
+        Problems p;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(problems_init(&p, NULL), 0);
+        ck_assert_int_eq(config_load_file(&c, a, &p), 0);
+        ck_assert_int_eq(config_load_file(&c, b, &p), 0);
+        ck_assert_uint_eq(p.n, 0);
+        /* b set only the deadline: a's url and provisioning survive. */
+        ck_assert_str_eq(c.imds_url, "http://127.0.0.1:1");
+        ck_assert_int_eq(c.imds_deadline, 22);
+        ck_assert_int_eq(c.provisioning, PROVISIONING_AGENT);
+        ck_assert_int_eq(c.wireserver_deadline, 1200);
+        config_done(&c);
+        problems_done(&p);
+}
+END_TEST
+
+START_TEST(test_file_errors) {
+        _cleanup_free_ char *missing = strjoin(tmpdir, "/missing.yaml", NULL);
+        _cleanup_free_ char *bad = write_tmp("bad.yaml", "imds:\n  deadline: 0\n");
+        Config c;
+        Problems p;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(problems_init(&p, "other"), 0);
+
+        ck_assert_int_eq(config_load_file(&c, missing, &p), -ENOENT);
+        ck_assert_int_eq(config_load_file(&c, bad, &p), -EINVAL);
+        ck_assert_int_eq(config_load_file(&c, tmpdir, &p), -EISDIR);
+
+        _cleanup_free_ char *expected = NULL;
+        ck_assert_int_ge(asprintf_safe(&expected,
+                                       "%s: cannot read the configuration: No such file or directory\n"
+                                       "%s:2:13: imds.deadline: expected an integer 1..86400 (got \"0\")\n"
+                                       "%s: cannot read the configuration: Is a directory\n",
+                                       missing, bad, tmpdir), 0);
+        _cleanup_free_ char *text = problems_text(&p);
+        ck_assert_str_eq(text, expected);
+        ck_assert_int_eq(c.imds_deadline, 300);
+        config_done(&c);
+        problems_done(&p);
+}
+END_TEST
+
+START_TEST(test_file_size_cap) {
+        _cleanup_free_ char *big = malloc(64 * 1024 + 2);
+        memset(big, '#', 64 * 1024 + 1);
+        big[64 * 1024 + 1] = 0;
+        big[64 * 1024 - 1] = '\n';
+        _cleanup_free_ char *over = write_tmp("over.yaml", big);
+        big[64 * 1024] = 0;
+        _cleanup_free_ char *at = write_tmp("at.yaml", big);
+        Config c;
+        Problems p;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(problems_init(&p, NULL), 0);
+        ck_assert_int_eq(config_load_file(&c, at, &p), 0);
+        ck_assert_uint_eq(p.n, 0);
+        ck_assert_int_eq(config_load_file(&c, over, &p), -EINVAL);
+        ck_assert_uint_eq(p.n, 1);
+        ck_assert_str_eq(p.items[0].message, "configuration is larger than 65536 bytes");
+        ck_assert_str_eq(p.items[0].file, over);
+        config_done(&c);
+        problems_done(&p);
+}
+END_TEST
+
+START_TEST(test_defaults_files_missing) {
+        _cleanup_free_ char *path = strjoin(tmpdir, "/missing/config.yaml", NULL);
+        _cleanup_free_ char *dir = strjoin(tmpdir, "/missing/config.d", NULL);
+        Config c;
+        Problems p;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(problems_init(&p, NULL), 0);
+        ck_assert_int_eq(config_load_defaults_files(&c, path, dir, &p), 0);
+        ck_assert_uint_eq(p.n, 0);
+        ck_assert_int_eq(c.imds_deadline, 300);
+        config_done(&c);
+        problems_done(&p);
+}
+END_TEST
+
+START_TEST(test_defaults_files_dropins) {
+        _cleanup_free_ char *path = write_tmp("etc/config.yaml", "imds: { deadline: 1 }\nhelpers: { attempts: 1 }\n");
+        _cleanup_free_ char *d20 = write_tmp("etc/config.d/20-b.yaml", "imds: { deadline: 3 }\nreport_ready: late\n");
+        _cleanup_free_ char *d10 = write_tmp("etc/config.d/10-a.yaml", "imds: { deadline: 2 }\nprovisioning: none\n");
+        _cleanup_free_ char *d15 = write_tmp("etc/config.d/15-bad.yaml", "helpers: { attempts: 99 }\nprovisioning: agent\n");
+        /* Not *.yaml, or hidden: never read (each would be a problem if it were). */
+        _cleanup_free_ char *x1 = write_tmp("etc/config.d/README", "not: yaml: at all\n");
+        _cleanup_free_ char *x2 = write_tmp("etc/config.d/30-c.yml", "imds: { deadline: 0 }\n");
+        _cleanup_free_ char *x3 = write_tmp("etc/config.d/.40-d.yaml", "imds: { deadline: 0 }\n");
+        _cleanup_free_ char *x4 = write_tmp("etc/config.d/50-e.yaml.bak", "imds: { deadline: 0 }\n");
+        _cleanup_free_ char *dir = strjoin(tmpdir, "/etc/config.d", NULL);
+        Config c;
+        Problems p;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(problems_init(&p, NULL), 0);
+        ck_assert_int_eq(config_load_defaults_files(&c, path, dir, &p), -EINVAL);
+
+        /* Lexical order: 10-a, 15-bad (refused whole), 20-b. */
+        ck_assert_int_eq(c.imds_deadline, 3);
+        ck_assert_int_eq(c.provisioning, PROVISIONING_NONE);
+        ck_assert_int_eq(c.report_ready, REPORT_READY_LATE);
+        ck_assert_int_eq(c.helper_attempts, 1);
+        ck_assert_uint_eq(p.n, 1);
+        ck_assert_str_eq(p.items[0].file, d15);
+        ck_assert_uint_eq(p.items[0].line, 1);
+        ck_assert_uint_eq(p.items[0].column, 22);
+        ck_assert_str_eq(p.items[0].message, "helpers.attempts: expected an integer 1..20 (got \"99\")");
+        config_done(&c);
+        problems_done(&p);
+}
+END_TEST
+
+START_TEST(test_defaults_files_only_dropins) {
+        _cleanup_free_ char *path = strjoin(tmpdir, "/none.yaml", NULL);
+        _cleanup_free_ char *d = write_tmp("d/01.yaml", "paths: { state_dir: /srv/state }\n");
+        _cleanup_free_ char *dir = strjoin(tmpdir, "/d", NULL);
+        Config c;
+        Problems p;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(problems_init(&p, NULL), 0);
+        ck_assert_int_eq(config_load_defaults_files(&c, path, dir, &p), 0);
+        ck_assert_str_eq(c.state_dir, "/srv/state");
+        ck_assert_uint_eq(p.n, 0);
+        config_done(&c);
+        problems_done(&p);
+}
+END_TEST
+
+static Suite *config_suite(void) {
+        Suite *s = suite_create("config");
+        TCase *tc = tcase_create("corpus");
+        tcase_add_test(tc, test_corpus_size);
+        tcase_add_loop_test(tc, test_corpus_invalid, 0, (int)n_invalid);
+        tcase_add_loop_test(tc, test_corpus_valid, 0, (int)n_valid);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("values");
+        tcase_add_test(tc, test_defaults);
+        tcase_add_test(tc, test_enum_tables);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("files");
+        /* Unchecked: the directory is removed even when a test fails. */
+        tcase_add_unchecked_fixture(tc, setup_tmp, teardown_tmp);
+        tcase_add_test(tc, test_file_layering_key_by_key);
+        tcase_add_test(tc, test_file_errors);
+        tcase_add_test(tc, test_file_size_cap);
+        tcase_add_test(tc, test_defaults_files_missing);
+        tcase_add_test(tc, test_defaults_files_dropins);
+        tcase_add_test(tc, test_defaults_files_only_dropins);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        n_invalid = corpus_list("invalid", invalid_cases);
+        n_valid = corpus_list("valid", valid_cases);
+
+        SRunner *sr = srunner_create(config_suite());
+        srunner_run_all(sr, CK_ENV);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        for (size_t i = 0; i < n_invalid; i++) free(invalid_cases[i]);
+        for (size_t i = 0; i < n_valid; i++) free(valid_cases[i]);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
