@@ -124,5 +124,9 @@ install: $(PROGRAM)
 clean:
 	rm -rf $(BUILD)
 
+# Targets of their own (packaging, fuzzing, sanitizers, benchmarks, VM boot) live in
+# mk/*.mk, included here so the build stays one make invocation.
+include $(sort $(wildcard mk/*.mk))
+
 -include $(LIB_OBJS:.o=.d) $(AGENT_OBJS:.o=.d) $(SUPPORT_OBJS:.o=.d) \
 	$(TESTS:=.d) $(BUILD)/test/fake/fake-azure-main.d

@@ -208,8 +208,12 @@ int step_load(Context *c) {
         if (c->custom_data->kind == CUSTOMDATA_SCRIPT)
                 log_info("custom data from %s is a legacy user-data script", c->custom_data_source);
         else
-                log_info("custom data from %s is valid: master %s:%u%s%s%s", c->custom_data_source,
+                /* The proxy URL is a secret as a whole (redacted everywhere); its display
+                 * form hides only the password, so the operator sees which proxy. */
+                log_info("custom data from %s is valid: master %s:%u%s%s%s%s%s", c->custom_data_source,
                          c->custom_data->master_host, c->custom_data->master_port,
+                         c->custom_data->proxy ? " via proxy " : "",
+                         c->custom_data->proxy ? c->custom_data->proxy_display : "",
                          c->custom_data->pcap_enabled ? ", PCAP to blob storage" : ", PCAP off",
                          c->custom_data->private_link ? ", Private Link" : "",
                          c->custom_data->ephemeral ? ", ephemeral" : "");

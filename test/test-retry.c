@@ -1,6 +1,7 @@
 /* test-retry: backoff arithmetic, status predicates and retry_http against the fake server. */
 #include <check.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -360,6 +361,10 @@ START_TEST(test_out_fd_rewound_between_tries) {
 }
 END_TEST
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
 static Suite *retry_suite(void) {
         Suite *s = suite_create("retry");
         TCase *tc = tcase_create("delay");
@@ -398,6 +403,6 @@ int main(void) {
         int failed = srunner_ntests_failed(sr);
         srunner_free(sr);
         http_global_cleanup();
-        rmdir(tmp_dir);
+        nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         return failed == 0 ? 0 : 1;
 }

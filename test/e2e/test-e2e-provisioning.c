@@ -70,8 +70,8 @@ static void config_replace(const char *from, const char *to) {
         char *at = strstr(cfg, from);
         ck_assert_msg(at != NULL, "\"%s\" not in the configuration:\n%s", from, cfg);
         *at = 0;
-        _cleanup_free_ char *n = strjoin(cfg, to, at + strlen(from), NULL);
-        ck_assert_ptr_nonnull(n);
+        _cleanup_free_ char *n = NULL;
+        ck_assert_int_ge(asprintf_safe(&n, "%s%s%s", cfg, to, at + strlen(from)), 0);
         ck_assert_int_eq(write_file_atomic(e.config, n, strlen(n), 0600), 0);
 }
 
@@ -105,11 +105,11 @@ static char *step_states(void) {
         size_t i;
         json_t *r;
         json_array_foreach(json_object_get(st, "steps"), i, r) {
-                char *n = strjoin(s, json_string_value(json_object_get(r, "name")), "=",
-                                  json_string_value(json_object_get(r, "state")), " ", NULL);
+                char *n = NULL;
+                ck_assert_int_ge(asprintf_safe(&n, "%s%s=%s ", s, json_string_value(json_object_get(r, "name")),
+                                               json_string_value(json_object_get(r, "state"))), 0);
                 free(s);
                 s = n;
-                ck_assert_ptr_nonnull(s);
         }
         json_decref(st);
         return s;
@@ -350,6 +350,7 @@ static void bad_custom_data(const char *custom_data, const char *key, const char
 START_TEST(bad_custom_data_unknown_key) {
         if (!need_root()) return;
         _cleanup_free_ char *cd = strjoin(e2e_custom_data, "  colour: blue\n", NULL);
+        ck_assert_ptr_nonnull(cd);
         bad_custom_data(cd, "colour", NULL);
 }
 END_TEST
