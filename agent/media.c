@@ -137,6 +137,15 @@ int media_load(Context *c) {
         return 0;
 }
 
+void media_forget_kept(const Context *c) {
+        static const char *const kept[] = {"custom-data", KEPT_OVF};
+        _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
+        for (size_t i = 0; dir && i < ELEMENTSOF(kept); i++) {
+                _cleanup_free_ char *p = strjoin(dir, "/", kept[i]);
+                if (p && unlink(p) < 0 && errno != ENOENT) log_warning("cannot remove %s: %m", p);
+        }
+}
+
 int media_custom_data(Context *c, char **ret, size_t *ret_len) {
         int r = media_load(c);
         if (r < 0) return r;

@@ -12,3 +12,7 @@ int media_load(Context *c);
 /* The decoded CustomData of the media: 0 with a new buffer, -ENOENT when the media has
  * none or there is no media, or a step failure. */
 int media_custom_data(Context *c, char **ret, size_t *ret_len);
+/* Removes the copies kept for the VM the state was about (custom data and ovf-env.xml):
+ * called when a new VM id shows up, so a captured image never feeds the previous VM's
+ * custom data, host name or keys to the new one. Failures are logged. */
+void media_forget_kept(const Context *c);

@@ -5,9 +5,19 @@
 
 #include "commands.h"
 #include "log.h"
+#include "media.h"
 #include "notify.h"
 #include "steps.h"
 #include "vmid.h"
+
+/* A log line that could not be written (disk full) fails the run with 73 and says so:
+ * the operator's record of the bootstrap is incomplete. */
+static int check_log_file(const char *log_path, int code) {
+        int r = log_file_error();
+        if (r == 0) return code;
+        log_error("cannot write the log file %s: %s", log_path, strerror(-r));
+        return code == EX_OK ? EX_CANTCREAT : code;
+}
 
 /* Everything was done for this VM and the marker is there: nothing to do. */
 static bool run_is_noop(Context *c) {
@@ -62,9 +72,11 @@ int cmd_run(Context *c) {
 
         r = vmid_read(c->opts->root, &c->vm_id);
         if (r < 0) log_debug("no VM id from DMI (%s); IMDS will tell", strerror(-r));
+        r = 0; /* no DMI id is not an error: the metadata step takes IMDS compute.vmId */
         if (c->vm_id && c->state->vm_id && !streq(c->vm_id, c->state->vm_id)) {
                 /* A captured image booting as a new VM: everything is to be done again. */
                 log_notice("new VM id %s (state was for %s): starting from the beginning", c->vm_id, c->state->vm_id);
+                media_forget_kept(c);
                 r = state_reset(c->state, c->vm_id);
         } else if (c->vm_id && !c->state->vm_id)
                 r = state_set_vm_id(c->state, c->vm_id);
@@ -73,7 +85,7 @@ int cmd_run(Context *c) {
         if (run_is_noop(c)) {
                 log_info("already configured (VM id %s); nothing to do", c->vm_id);
                 notify_ready();
-                return EX_OK;
+                return check_log_file(log_path, EX_OK);
         }
 
         c->forced = c->opts->command == COMMAND_REPAIR;
@@ -81,5 +93,5 @@ int cmd_run(Context *c) {
         c->reported_ready = state_get(c->state, "report-ready") == STEP_DONE;
         log_notice("vsensor-init %s %s%s", VERSION, c->opts->command == COMMAND_REPAIR ? "repair" : "run",
                    c->opts->repair_all ? " --all" : "");
-        return steps_run(c);
+        return check_log_file(log_path, steps_run(c));
 }

@@ -37,8 +37,14 @@ static int download(Context *c, int fd, size_t *ret_size) {
         int r = retry_http(&req, &policy, retry_log_notify, (void *)"installer download", &resp);
         const char *why = resp.error != HTTP_OK ? resp.message : "";
         if (r == -ETIMEDOUT) {
-                step_fail(c, EX_UNAVAILABLE, "%s: no complete download within %d s (last: %s%s%ld)", c->config.installer_url,
-                          c->config.installer_deadline, why, resp.status ? "HTTP " : "", resp.status);
+                /* The last try's transport error (TLS, connection), its HTTP status, or both. */
+                char last[512];
+                if (resp.status)
+                        snprintf(last, sizeof last, "%s%sHTTP %ld", why, *why ? ", " : "", resp.status);
+                else
+                        snprintf(last, sizeof last, "%s", *why ? why : "no answer");
+                step_fail(c, EX_UNAVAILABLE, "%s: no complete download within %d s (last: %s)", c->config.installer_url,
+                          c->config.installer_deadline, last);
         } else if (r == -EBADMSG) {
                 step_fail(c, EX_UNAVAILABLE, "%s answered HTTP %ld%s", c->config.installer_url, resp.status,
                           resp.status == 401 || resp.status == 403 ? " (check access to the Darktrace CDN)" : "");

@@ -187,12 +187,19 @@ int step_load(Context *c) {
         if (r < 0) {
                 wipe(data, len);
                 free(data);
-                for (size_t i = 0; i < problems.n; i++)
-                        log_error("%s:%u:%u: %s", c->custom_data_source, problems.items[i].line,
-                                  problems.items[i].column, problems.items[i].message);
-                char msg[1024];
-                snprintf(msg, sizeof msg, "invalid custom data from %s: line %u: %s%s", c->custom_data_source,
-                         problems.n ? problems.items[0].line : 0,
+                /* Line 0 is a problem of the whole document ("custom data is empty"):
+                 * no position to give, as problems_print() does it. */
+                for (size_t i = 0; i < problems.n; i++) {
+                        if (problems.items[i].line == 0)
+                                log_error("%s: %s", c->custom_data_source, problems.items[i].message);
+                        else
+                                log_error("%s:%u:%u: %s", c->custom_data_source, problems.items[i].line,
+                                          problems.items[i].column, problems.items[i].message);
+                }
+                char msg[1024], where[32] = "";
+                if (problems.n && problems.items[0].line > 0)
+                        snprintf(where, sizeof where, "line %u: ", problems.items[0].line);
+                snprintf(msg, sizeof msg, "invalid custom data from %s: %s%s%s", c->custom_data_source, where,
                          problems.n ? problems.items[0].message : "invalid",
                          problems.n > 1 ? " (and more, see the log)" : "");
                 problems_done(&problems);

@@ -68,9 +68,18 @@ int kvp_append(const char *pool_path, const char *key, const char *value) {
         if (fd < 0) return fd;
         r = kvp_lock(fd, true);
         if (r < 0) return r;
+        /* A record torn by a crash or a full disk would shift every later one: cut it off
+         * (under the lock no writer is mid-append), and undo our own partial write. */
+        struct stat st;
+        if (fstat(fd, &st) < 0) return -errno;
+        off_t whole = st.st_size - st.st_size % KVP_RECORD_SIZE;
+        if (whole != st.st_size && ftruncate(fd, whole) < 0) return -errno;
         /* O_APPEND plus the lock: each record lands whole at the end, never interleaved. */
         r = write_all(fd, record, sizeof record);
-        if (r < 0) return r;
+        if (r < 0) {
+                if (ftruncate(fd, whole) < 0) { /* nothing more to undo with */ }
+                return r;
+        }
         if (fsync(fd) < 0) return -errno;
         /* close() drops both locks. */
         return 0;

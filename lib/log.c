@@ -21,9 +21,15 @@ static LogLevel console_level = LOG_LEVEL_INFO;
 static bool journal_enabled;
 static const char *current_step;
 
+static int console_fd = -EBADF;
+/* The first failure to write the log file (-errno, e.g. -ENOSPC), 0 when none. */
+static int log_file_errno;
+
 void log_close(void) {
         if (log_fd >= 0) close(log_fd);
         log_fd = -EBADF;
+        if (console_fd >= 0) close(console_fd);
+        console_fd = -EBADF;
 }
 
 static int open_log_file(const char *path) {
@@ -46,10 +52,29 @@ static int open_log_file(const char *path) {
         return TAKE_FD(fd);
 }
 
+/* stderr connected to the journal (systemd sets JOURNAL_STREAM=dev:ino for it):
+ * the journal entry already carries the line, so writing it to stderr would
+ * duplicate it. */
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        if (isempty(e)) return false;
+        unsigned long long dev, ino;
+        if (sscanf(e, "%llu:%llu", &dev, &ino) != 2) return false;
+        struct stat st;
+        if (fstat(STDERR_FILENO, &st) < 0) return false;
+        return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* Under systemd with StandardOutput=journal+console, stderr is the journal stream:
+ * the structured journal entry replaces the stderr line, and the console (serial, where
+ * an operator watches a failed boot) gets the line directly. */
 int log_open(const LogOptions *o) {
         log_close();
         console_level = o ? o->console_level : LOG_LEVEL_INFO;
         journal_enabled = o && o->journal;
+        if (journal_enabled && stderr_is_journal())
+                console_fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+        log_file_errno = 0;
         if (!o || !o->file) return 0;
 
         int fd = open_log_file(o->file);
@@ -64,19 +89,6 @@ void log_set_step(const char *step) {
 
 const char *log_get_step(void) {
         return current_step ? current_step : "-";
-}
-
-/* stderr connected to the journal (systemd sets JOURNAL_STREAM=dev:ino for it):
- * the journal entry already carries the line, so writing it to stderr would
- * duplicate it. */
-static bool stderr_is_journal(void) {
-        const char *e = getenv("JOURNAL_STREAM");
-        if (isempty(e)) return false;
-        unsigned long long dev, ino;
-        if (sscanf(e, "%llu:%llu", &dev, &ino) != 2) return false;
-        struct stat st;
-        if (fstat(STDERR_FILENO, &st) < 0) return false;
-        return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 static const char *level_label(LogLevel level) {
@@ -144,6 +156,7 @@ static char *flatten_and_cap(const char *s) {
 
 /* Formats, then redacts before anything else touches the text (the cut to
  * LOG_MESSAGE_MAX comes after redaction). err is errno for %m. */
+static char *format_message(const char *fmt, va_list ap, int err) _printf_(1, 0);
 static char *format_message(const char *fmt, va_list ap, int err) {
         va_list aq;
         va_copy(aq, ap);
@@ -163,12 +176,16 @@ static char *format_message(const char *fmt, va_list ap, int err) {
         return flatten_and_cap(redacted);
 }
 
-static void write_line(int fd, const char *a, const char *b, const char *c, const char *d, const char *e) {
+static int write_line(int fd, const char *a, const char *b, const char *c, const char *d, const char *e) {
         /* One write() per line: with O_APPEND, lines from concurrent writers never
          * interleave. */
         _cleanup_free_ char *line = NULL;
-        if (asprintf_safe(&line, "%s%s%s%s%s\n", a, b, c, d, e) < 0) return;
-        (void)write_all(fd, line, strlen(line));
+        if (asprintf_safe(&line, "%s%s%s%s%s\n", a, b, c, d, e) < 0) return -ENOMEM;
+        return write_all(fd, line, strlen(line));
+}
+
+int log_file_error(void) {
+        return log_file_errno;
 }
 
 /* importance: filtering and journal priority; label: the "<level>: " text (empty
@@ -183,7 +200,8 @@ static void emit(LogLevel importance, const char *label, const char *result, con
                 char ts[32], head[96];
                 format_rfc3339(now_realtime_ms(), ts, sizeof ts);
                 snprintf(head, sizeof head, "%s vsensor-init[%ld] ", ts, (long)getpid());
-                write_line(log_fd, head, step, ": ", label, msg);
+                int r = write_line(log_fd, head, step, ": ", label, msg);
+                if (r < 0 && log_file_errno == 0) log_file_errno = r;
         }
 
         if (journal_enabled) {
@@ -204,11 +222,17 @@ static void emit(LogLevel importance, const char *label, const char *result, con
                 }
         }
 
-        if (importance <= console_level && !(journal_enabled && stderr_is_journal()))
-                write_line(STDERR_FILENO, step, ": ", label, msg, "");
+        if (importance <= console_level) {
+                if (console_fd >= 0)
+                        write_line(console_fd, "vsensor-init: ", step, ": ", label, msg);
+                else if (!(journal_enabled && stderr_is_journal()))
+                        write_line(STDERR_FILENO, step, ": ", label, msg, "");
+        }
 }
 
 /* err is the errno %m shows; the caller's errno is left as it was. */
+static void log_msgv(LogLevel level, const char *label, const char *result, int err, const char *fmt, va_list ap)
+        _printf_(5, 0);
 static void log_msgv(LogLevel level, const char *label, const char *result, int err, const char *fmt, va_list ap) {
         int saved = errno;
         _cleanup_free_ char *msg = format_message(fmt, ap, err);

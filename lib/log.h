@@ -30,6 +30,9 @@ typedef struct LogOptions {
  * Returns -errno when the file cannot be opened; console logging still works. */
 int log_open(const LogOptions *o);
 void log_close(void);
+/* The first error writing the log file since log_open (-errno, e.g. -ENOSPC), or 0:
+ * lines still reach the journal and the console, the caller decides what it means. */
+int log_file_error(void);
 
 /* Sets the step name on every following line ("-" when NULL). Borrowed pointer:
  * pass string literals or the step table's names. */

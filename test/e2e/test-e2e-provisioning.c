@@ -12,6 +12,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
+#include "base64.h"
 #include "e2e.h"
 #include "kvp.h"
 
@@ -302,6 +303,35 @@ START_TEST(provision_gen1) {
 }
 END_TEST
 
+/* No DMI product_uuid: the VM id is IMDS compute.vmId, in lower case; a rerun after
+ * the reboot does not provision or report again. */
+START_TEST(vm_id_from_imds) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        _cleanup_free_ char *uuid = file_under_root("/sys/class/dmi/id/product_uuid");
+        ck_assert_int_eq(unlink(uuid), 0);
+        e2e_serve_userdata(&e, e2e_custom_data);
+        if (e2e_run(&e, run_args) != 0) {
+                _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+                ck_abort_msg("exit %d in %s\n%s\nlog:\n%s", e.exit_code, e.dir, e.err, log);
+        }
+        _cleanup_free_ char *provisioned = e2e_read(&e, STATE_DIR "/provisioned");
+        ck_assert_str_eq(provisioned, E2E_VM_ID "\n");
+        ck_assert_uint_eq(kvp_count(), 1);
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 1);
+        _cleanup_free_ char *key1 = e2e_read(&e, HOST_KEY);
+
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert_uint_eq(kvp_count(), 1);
+        ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 1);
+        _cleanup_free_ char *key2 = e2e_read(&e, HOST_KEY);
+        ck_assert_str_eq(key1, key2);
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls, expected_calls);
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
 /* 3. Invalid custom data: OS provisioning goes on, Azure hears why, no helper runs. */
 static void bad_custom_data(const char *custom_data, const char *key, const char *not_in_body) {
         e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
@@ -349,9 +379,21 @@ static void bad_custom_data(const char *custom_data, const char *key, const char
 
 START_TEST(bad_custom_data_unknown_key) {
         if (!need_root()) return;
-        _cleanup_free_ char *cd = strjoin(e2e_custom_data, "  colour: blue\n", NULL);
+        /* The key's name reaches Azure XML-escaped (and the KVP record as it is). */
+        _cleanup_free_ char *cd = strjoin(e2e_custom_data, "  colour<&>: blue\n", NULL);
         ck_assert_ptr_nonnull(cd);
         bad_custom_data(cd, "colour", NULL);
+        json_t *hs = requests_for("POST", "/machine");
+        const char *body = req_body(json_array_get(hs, 0));
+        ck_assert_contains(body, "colour&lt;&amp;&gt;");
+        ck_assert_not_contains(body, "colour<");
+        json_decref(hs);
+        char **keys = NULL, **values = NULL;
+        size_t n = 0;
+        kvp_read(&keys, &values, &n);
+        ck_assert_contains(values[0], "colour<&>");
+        strv_free(keys);
+        strv_free(values);
 }
 END_TEST
 
@@ -581,9 +623,25 @@ START_TEST(mode_auto_provisions) {
         if (!need_root()) return;
         e2e_setup(&e, &(E2eOptions){.provisioning = "auto"});
         e2e_serve_userdata(&e, e2e_custom_data);
+        /* The image carries a KVP pool written before this boot: reports don't pile up. */
+        char stale[KVP_RECORD_SIZE * 2 + 1];
+        memset(stale, 'x', sizeof stale - 1);
+        stale[sizeof stale - 1] = 0;
+        e2e_put(&e, KVP_POOL, stale, 0644);
+        _cleanup_free_ char *pool = file_under_root(KVP_POOL);
+        ck_assert_int_eq(utimensat(AT_FDCWD, pool, (struct timespec[]){{.tv_sec = 946684800}, {.tv_sec = 946684800}}, 0), 0);
+        ck_assert_uint_eq(kvp_count(), 2);
+
         ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
         assert_provisioned("vsensor000003", E2E_VM_ID);
-        ck_assert_uint_eq(kvp_count(), 1);
+        char **keys = NULL, **values = NULL;
+        size_t n = 0;
+        kvp_read(&keys, &values, &n);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_str_eq(keys[0], "PROVISIONING_REPORT");
+        ck_assert_uint_eq(strncmp(values[0], "result=success|", 15), 0);
+        strv_free(keys);
+        strv_free(values);
         ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 1);
         e2e_assert_no_secrets(&e);
 }
@@ -593,7 +651,9 @@ END_TEST
  * not wait for waagent's files: it runs before waagent.) */
 START_TEST(mode_waagent) {
         e2e_setup(&e, &(E2eOptions){.provisioning = "waagent"});
-        _cleanup_free_ char *b64 = slurp_top("test/data/ovf/custom-data.yaml");
+        /* waagent keeps it base64-encoded (unless told to decode it). */
+        _cleanup_free_ char *yaml = slurp_top("test/data/ovf/custom-data.yaml");
+        _cleanup_free_ char *b64 = base64_encode(yaml, strlen(yaml));
         e2e_put(&e, "/var/lib/waagent/CustomData", b64, 0600);
         ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
         ck_assert(!e2e_exists(&e, KVP_POOL));
@@ -843,15 +903,23 @@ static int netns_child(const char *result_file) {
         static const char legacy[] = "#!/bin/sh\necho legacy script ran\n";
         if (write_file_atomic(script, legacy, strlen(legacy), 0600) < 0) return 2;
         int rc = e2e_run(&e, (const char *[]){"run", "--custom-data", script, NULL});
-        json_t *res = json_pack("{s:i, s:i, s:i, s:i, s:s, s:s}", "exit", rc, "imds",
+        json_t *res = json_pack("{s:i, s:i, s:i, s:i, s:s, s:s, s:s, s:s}", "exit", rc, "imds",
                                 (int)fake_server_count(s, "GET", "/metadata/instance"), "goalstate",
                                 (int)fake_server_count(s, "GET", "/machine/"), "health",
-                                (int)fake_server_count(s, "POST", "/machine"), "stderr", e.err ? e.err : "", "body", "");
+                                (int)fake_server_count(s, "POST", "/machine"), "stderr", e.err ? e.err : "", "body", "",
+                "imds_host", "", "wireserver_host", "");
         json_t *reqs = fake_server_requests(s);
         size_t i;
         json_t *r;
-        json_array_foreach(reqs, i, r) if (streq(json_string_value(json_object_get(r, "method")), "POST"))
-                json_object_set(res, "body", json_object_get(r, "body"));
+        json_array_foreach(reqs, i, r) {
+                const char *path = json_string_value(json_object_get(r, "path"));
+                json_t *host = json_object_get(json_object_get(r, "headers"), "host");
+                if (streq(json_string_value(json_object_get(r, "method")), "POST")) {
+                        json_object_set(res, "body", json_object_get(r, "body"));
+                        json_object_set(res, "wireserver_host", host);
+                }
+                if (streq(path, "/metadata/instance")) json_object_set(res, "imds_host", host);
+        }
         json_decref(reqs);
         fake_server_stop(s);
         int w = json_dump_file(res, result_file, 0);
@@ -887,6 +955,9 @@ START_TEST(default_urls_in_netns) {
         ck_assert_int_eq(json_integer_value(json_object_get(res, "health")), 1);
         ck_assert_contains(json_string_value(json_object_get(res, "body")), "<State>Ready</State>");
         ck_assert_contains(json_string_value(json_object_get(res, "body")), "<ContainerId>" CONTAINER_ID "</ContainerId>");
+        /* Each went to its own address (both are on lo, the server listens on all). */
+        ck_assert_str_eq(json_string_value(json_object_get(res, "imds_host")), "169.254.169.254");
+        ck_assert_str_eq(json_string_value(json_object_get(res, "wireserver_host")), "168.63.129.16");
         json_decref(res);
         /* The parent's fake server (127.0.0.1, another namespace) heard nothing. */
         ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 0);
@@ -898,7 +969,10 @@ START_TEST(default_urls_in_netns) {
 }
 END_TEST
 
-static void teardown(void) { e2e_teardown(&e); }
+static void teardown(void) {
+        e2e_teardown(&e);
+        memset(&e, 0, sizeof e); /* a skipped test (CK_FORK=no) must not free it again */
+}
 
 static Suite *suite(void) {
         Suite *s = suite_create("e2e-provisioning");
@@ -907,6 +981,7 @@ static Suite *suite(void) {
         tcase_add_checked_fixture(tc, NULL, teardown);
         tcase_add_test(tc, provision_gen2);
         tcase_add_test(tc, provision_gen1);
+        tcase_add_test(tc, vm_id_from_imds);
         tcase_add_test(tc, bad_custom_data_unknown_key);
         tcase_add_test(tc, bad_custom_data_short_hmac);
         tcase_add_test(tc, wireserver_retries);

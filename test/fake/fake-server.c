@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base64.h"
 #include "util.h"
 
 #define REQUEST_BODY_MAX (16u * 1024 * 1024)
@@ -25,10 +26,16 @@ typedef struct Entry {
         size_t repeat;
         char *content_type;
         char *headers;
+        char *basic_auth;   /* "Basic BASE64" expected in Authorization; NULL: open */
         int delay_ms;
         long truncate_at;
         bool reset, hang;
         int times;
+        int rate, rate_status, retry_after;
+        /* Rate limiting state, under the server lock: admitted (or reserved) per window. */
+        int64_t window0_ms;
+        unsigned *window_used;
+        size_t n_windows;
 } Entry;
 
 /* Routes are never freed before fake_server_stop: a replaced route stays in the
@@ -83,6 +90,7 @@ static void entry_free_contents(Entry *e) {
         free(e->body);
         free(e->content_type);
         free(e->headers);
+        free(e->basic_auth);
 }
 
 static void route_free(Route *r) {
@@ -160,7 +168,7 @@ static void record_request(Listener *l, struct MHD_Connection *con, const char *
 
 /* Picks the entry for the next request on method+path; NULL: unrouted. The entry
  * stays valid until fake_server_stop. Called with the lock held. */
-static const Entry *route_next(FakeServer *s, const char *method, const char *path) {
+static Entry *route_next(FakeServer *s, const char *method, const char *path) {
         for (Route *r = s->routes; r; r = r->next) {
                 if (!streq(r->method, method) || !streq(r->path, path)) continue;
                 size_t k = r->served++;
@@ -171,6 +179,36 @@ static const Entry *route_next(FakeServer *s, const char *method, const char *pa
                 }
         }
         return NULL;
+}
+
+#define RATE_WINDOWS_MAX 3600u
+
+/* Whether a rate-limited entry admits a request now; else *ret_retry_after is the
+ * Retry-After to send (-1: none). Called with the lock held. */
+static bool rate_admit(Entry *e, int *ret_retry_after) {
+        int64_t now = now_monotonic_ms();
+        *ret_retry_after = -1;
+        if (!e->window_used) {
+                e->window_used = calloc(RATE_WINDOWS_MAX, sizeof *e->window_used);
+                if (!e->window_used) return true;
+                e->window0_ms = now;
+        }
+        size_t w = (size_t)((now - e->window0_ms) / 1000);
+        if (w >= RATE_WINDOWS_MAX) w = RATE_WINDOWS_MAX - 1;
+        if (e->window_used[w] < (unsigned)e->rate) {
+                e->window_used[w]++;
+                return true;
+        }
+        if (e->retry_after > 0) {
+                *ret_retry_after = e->retry_after;
+        } else if (e->retry_after < 0) {
+                size_t k = w + 1;
+                while (k < RATE_WINDOWS_MAX - 1 && e->window_used[k] >= (unsigned)e->rate) k++;
+                e->window_used[k]++;
+                int64_t wait = e->window0_ms + (int64_t)k * 1000 - now;
+                *ret_retry_after = (int)((wait + 999) / 1000);
+        }
+        return false;
 }
 
 /* Waits ms (or forever when ms < 0); returns false when the server is stopping. */
@@ -291,10 +329,30 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *con, const char
 
         record_request(l, con, url, method, q);
 
+        int retry_after = -1;
+        bool admitted = true;
         pthread_mutex_lock(&s->lock);
-        const Entry *e = route_next(s, method, url);
+        Entry *e = route_next(s, method, url);
+        if (e && e->rate > 0) admitted = rate_admit(e, &retry_after);
         pthread_mutex_unlock(&s->lock);
+        if (!admitted) {
+                char headers[48] = "";
+                if (retry_after >= 0) snprintf(headers, sizeof headers, "Retry-After: %d\n", retry_after);
+                const Entry limited = {.status = e->rate_status > 0 ? e->rate_status : 429,
+                                       .body = (char *)"rate limited\n", .body_len = 13,
+                                       .content_type = (char *)"text/plain", .headers = headers};
+                return answer(con, &limited);
+        }
 
+        if (e && e->basic_auth) {
+                const char *auth = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+                if (!auth || !streq(auth, e->basic_auth)) {
+                        static const Entry unauthorized = {.status = 401, .body = (char *)"unauthorized\n", .body_len = 13,
+                                                           .content_type = (char *)"text/plain",
+                                                           .headers = (char *)"WWW-Authenticate: Basic realm=\"fake\"\n"};
+                        return answer(con, &unauthorized);
+                }
+        }
         if (!e) {
                 static const Entry not_found = {.status = 404, .body = (char *)"not found\n", .body_len = 10,
                                                 .content_type = (char *)"text/plain"};
@@ -385,7 +443,9 @@ char *fake_server_url(FakeServer *s, bool https) {
 
 static int entry_copy(Entry *d, const FakeResponse *r) {
         *d = (Entry){.status = r->status, .repeat = r->body_repeat_size, .delay_ms = r->delay_ms,
-                     .truncate_at = r->truncate_at, .reset = r->reset, .hang = r->hang, .times = r->times};
+                     .truncate_at = r->truncate_at, .reset = r->reset, .hang = r->hang, .times = r->times,
+                     .rate = r->rate_limit_per_s, .rate_status = r->rate_limited_status,
+                     .retry_after = r->retry_after_s};
         const char *body = r->body ? r->body : "";
         d->body_len = r->body_len > 0 ? r->body_len : strlen(body);
         d->body = malloc(d->body_len + 1);
@@ -394,6 +454,10 @@ static int entry_copy(Entry *d, const FakeResponse *r) {
         d->body[d->body_len] = 0;
         if (r->content_type && !(d->content_type = strdup(r->content_type))) return -ENOMEM;
         if (r->headers && !(d->headers = strdup(r->headers))) return -ENOMEM;
+        if (r->basic_auth) {
+                _cleanup_free_ char *b64 = base64_encode(r->basic_auth, strlen(r->basic_auth));
+                if (!b64 || !(d->basic_auth = strjoin("Basic ", b64, NULL))) return -ENOMEM;
+        }
         return 0;
 }
 
@@ -424,21 +488,22 @@ int fake_server_route(FakeServer *s, const char *method, const char *path, const
 
 static int scenario_response(const char *dir, json_t *jr, FakeResponse *fr, char **ret_body, char **ret_headers) {
         json_error_t err;
-        const char *body = NULL, *body_file = NULL, *content_type = NULL;
+        const char *body = NULL, *body_file = NULL, *content_type = NULL, *basic_auth = NULL;
         json_t *headers = NULL;
         int status = 0, delay_ms = 0, times = 0, reset = 0, hang = 0;
         json_int_t truncate_at = 0, repeat = 0;
 
-        if (json_unpack_ex(jr, &err, JSON_STRICT, "{s?i, s?s, s?s, s?o, s?i, s?I, s?b, s?b, s?I, s?s, s?i}",
+        if (json_unpack_ex(jr, &err, JSON_STRICT, "{s?i, s?s, s?s, s?o, s?i, s?I, s?b, s?b, s?I, s?s, s?i, s?s}",
                            "status", &status, "body", &body, "body_file", &body_file, "headers", &headers,
                            "delay_ms", &delay_ms, "truncate_at", &truncate_at, "reset", &reset, "hang", &hang,
-                           "body_repeat_size", &repeat, "content_type", &content_type, "times", &times) < 0)
+                           "body_repeat_size", &repeat, "content_type", &content_type, "times", &times,
+                           "basic_auth", &basic_auth) < 0)
                 return -EINVAL;
         if (truncate_at < 0 || repeat < 0 || delay_ms < 0 || times < 0) return -EINVAL;
 
         *fr = (FakeResponse){.status = status, .body = body, .content_type = content_type, .delay_ms = delay_ms,
                              .truncate_at = (long)truncate_at, .reset = reset, .hang = hang,
-                             .body_repeat_size = (size_t)repeat, .times = times};
+                             .body_repeat_size = (size_t)repeat, .times = times, .basic_auth = basic_auth};
         if (body && body_file) return -EINVAL;
         if (body_file) {
                 _cleanup_free_ char *p = body_file[0] == '/' ? strdup(body_file) : strjoin(dir, "/", body_file);

@@ -26,13 +26,21 @@ typedef struct FakeResponse {
         bool reset;                 /* close the connection without any response */
         bool hang;                  /* accept and never answer (until fake_server_stop) */
         int times;                  /* requests this entry answers before the next; 0 => 1; the last entry repeats forever */
+        const char *basic_auth;     /* "user:password": 401 (WWW-Authenticate: Basic) unless the request carries it; NULL: open */
+        /* A rate-limited CDN: > 0 admits this many requests per second (one-second windows
+         * from the first request) and answers the rest with rate_limited_status (0 => 429)
+         * and Retry-After: retry_after_s when > 0; -1: the seconds until a window with a free
+         * slot, which is then reserved for that caller (a server that spreads its callers). */
+        int rate_limit_per_s;
+        int rate_limited_status;
+        int retry_after_s;
 } FakeResponse;
 FakeServer *fake_server_start(const FakeServerOptions *o);   /* binds bind_address (127.0.0.1) port 0 (HTTP, and HTTPS when cert) */
 unsigned fake_server_port(FakeServer *s, bool https);
 char *fake_server_url(FakeServer *s, bool https);            /* "http://ADDRESS:PORT" (127.0.0.1 for 0.0.0.0), new string */
 /* Scripts method+path (path without query string; exact match) -> responses (copied). Replaces an earlier route. */
 int fake_server_route(FakeServer *s, const char *method, const char *path, const FakeResponse *r, size_t n);
-/* Loads routes from a JSON scenario file: {"routes":[{"method":"GET","path":"/x","responses":[{"status":503,"times":2},{"status":200,"body":"...","body_file":"relative/to/scenario/dir","headers":{"Retry-After":"1"},"delay_ms":0,"truncate_at":0,"reset":false,"hang":false,"body_repeat_size":0,"content_type":"..."}]}]} */
+/* Loads routes from a JSON scenario file: {"routes":[{"method":"GET","path":"/x","responses":[{"status":503,"times":2},{"status":200,"body":"...","body_file":"relative/to/scenario/dir","headers":{"Retry-After":"1"},"delay_ms":0,"truncate_at":0,"reset":false,"hang":false,"body_repeat_size":0,"content_type":"...","basic_auth":"user:password"}]}]} */
 int fake_server_load_scenario(FakeServer *s, const char *path);
 size_t fake_server_count(FakeServer *s, const char *method, const char *path);   /* requests seen */
 /* time_ms is now_monotonic_ms() when the request had fully arrived. */

@@ -201,8 +201,11 @@ static pid_t start(E2e *e, const char *const *args, const char *stdin_path) {
                 dup2(in, 0);
                 dup2(o, 1);
                 dup2(er, 2);
-                static char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", NULL};
-                execve(bin, (char *const *)argv, env);
+                const char *env[32] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
+                size_t k = 2;
+                for (const char *const *x = e->extra_env; x && *x && k < 31; x++) env[k++] = *x;
+                env[k] = NULL;
+                execve(bin, (char *const *)argv, (char *const *)env);
                 _exit(127);
         }
         return pid;

@@ -22,6 +22,9 @@ typedef struct E2e {
         int exit_code;
         char *out, *err;      /* output of the last run */
         double wall_ms;       /* of the last run */
+        const char *const *extra_env; /* "NAME=value" strings added to the agent's minimal
+                                       * environment by the next runs (e.g. LD_PRELOAD of
+                                       * a fault shim); NULL-terminated, may be NULL */
 } E2e;
 
 typedef struct E2eOptions {

@@ -1,0 +1,36 @@
+# Benchmarks (docs/PERFORMANCE.md); not part of `make check` (timings are noisy).
+#   make bench                       bootstrap vs the baseline script, no-op, latencies,
+#                                    download; table on stdout, $(BUILD)/bench/bench.json
+#   make bench-fleet [FLEET_N=1000] [FLEET_RATE=20] [FLEET_RETRY_AFTER=-1|SECONDS]
+#                                    a scale-out against a rate-limited CDN
+# BENCH_RUNS sets the runs per measurement (>= 30 for the published table).
+BENCH_RUNS        ?= 30
+FLEET_N           ?= 200
+FLEET_RATE        ?= 20
+FLEET_RETRY_AFTER ?= -1
+BENCH_BIN         := $(BUILD)/bench/bench
+BENCH_ENV = TOP=$(CURDIR) VSENSOR_INIT=$(abspath $(PROGRAM)) CERTS=$(abspath $(BUILD)/test/certs)
+
+.PHONY: bench bench-fleet bench-deps
+
+$(BENCH_BIN): $(BUILD)/bench/bench.o $(LIBSUPPORT) $(LIBVSENSOR)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBSUPPORT) $(LIBVSENSOR) $(TEST_LIBS) $(PROJECT_LIBS) -lm
+
+$(BUILD)/bench/bench.o: bench/bench.c
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(PROJECT_CFLAGS) $(TEST_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The baseline script needs curl and fuser (psmisc), which a build machine may lack.
+bench-deps:
+	$(Q)sh bench/install-deps
+
+bench: bench-deps $(PROGRAM) $(BENCH_BIN) $(CERTS_STAMP)
+	$(Q)$(BENCH_ENV) $(BENCH_BIN) --runs $(BENCH_RUNS) --json $(BUILD)/bench/bench.json
+
+bench-fleet: $(PROGRAM) $(BENCH_BIN) $(CERTS_STAMP)
+	$(Q)$(BENCH_ENV) $(BENCH_BIN) fleet --n $(FLEET_N) --rate $(FLEET_RATE) --retry-after $(FLEET_RETRY_AFTER) \
+		--json $(BUILD)/bench/fleet.json
+
+-include $(BUILD)/bench/bench.d

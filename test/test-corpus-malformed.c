@@ -1,0 +1,173 @@
+/* test-corpus-malformed: malformed documents and the exact error each must give.
+ *   test/data/imds/invalid/NAME/{input.json,expected}  imds_parse_instance
+ *   test/data/ovf/invalid/NAME/{ovf-env.xml,expected}  ovf_parse
+ * (under $TOP, else the current directory). expected is the error message, one line.
+ * Every case must be refused with -EBADMSG, leave *ret untouched and say exactly
+ * what expected says. The custom data and configuration corpora
+ * (test/data/{customdata,config}/invalid) run in test-customdata and test-config;
+ * this suite also checks that the four corpora together hold at least 100 documents.
+ * Adding a case needs no code. CORPUS_UPDATE=1 writes the messages the parsers give
+ * into expected (review the diff before committing it). */
+#include <check.h>
+#include <dirent.h>
+
+#include "imds.h"
+#include "ovf.h"
+
+#define CORPUS_MAX_CASES 512
+
+typedef struct Corpus {
+        const char *dir;       /* under test/data */
+        const char *input;     /* file name of the document in each case */
+        char *names[CORPUS_MAX_CASES];
+        size_t n;
+} Corpus;
+
+static Corpus imds_corpus = {.dir = "imds/invalid", .input = "input.json"};
+static Corpus ovf_corpus = {.dir = "ovf/invalid", .input = "ovf-env.xml"};
+
+static char *data_path(const char *rel) {
+        const char *top = getenv("TOP");
+        char *s = NULL;
+        if (asprintf_safe(&s, "%s/test/data/%s", top && *top ? top : ".", rel) < 0) return NULL;
+        return s;
+}
+
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Case directories (names not starting with '.'), sorted; fills names when non-NULL. */
+static size_t list_cases(const char *rel, char **names) {
+        _cleanup_free_ char *dir = data_path(rel);
+        DIR *d = dir ? opendir(dir) : NULL;
+        size_t n = 0;
+        if (!d) return 0;
+        struct dirent *de;
+        while ((de = readdir(d)) && n < CORPUS_MAX_CASES) {
+                if (de->d_name[0] == '.') continue;
+                if (names) names[n] = strdup(de->d_name);
+                n++;
+        }
+        closedir(d);
+        if (names) qsort(names, n, sizeof *names, name_cmp);
+        return n;
+}
+
+static char *case_file(const Corpus *c, const char *name, const char *file, size_t *ret_len) {
+        _cleanup_free_ char *rel = NULL;
+        ck_assert_int_ge(asprintf_safe(&rel, "%s/%s/%s", c->dir, name, file), 0);
+        _cleanup_free_ char *path = data_path(rel);
+        char *data = NULL;
+        int r = read_file_capped(path, OVF_MAX_SIZE, &data, ret_len);
+        ck_assert_msg(r >= 0, "cannot read %s: %s", path, strerror(-r));
+        return data;
+}
+
+/* expected holds one line; the trailing newline is not part of the message. */
+static void check_message(const Corpus *c, const char *name, const char *got) {
+        if (getenv("CORPUS_UPDATE")) {
+                _cleanup_free_ char *rel = NULL, *text = NULL;
+                ck_assert_int_ge(asprintf_safe(&rel, "%s/%s/expected", c->dir, name), 0);
+                _cleanup_free_ char *path = data_path(rel);
+                ck_assert_int_ge(asprintf_safe(&text, "%s\n", got), 0);
+                ck_assert_int_eq(write_file_atomic(path, text, strlen(text), 0644), 0);
+                return;
+        }
+        size_t elen;
+        _cleanup_free_ char *expected = case_file(c, name, "expected", &elen);
+        if (elen > 0 && expected[elen - 1] == '\n') expected[--elen] = 0;
+        ck_assert_msg(streq(got, expected), "%s/%s:\n--- expected\n%s\n--- got\n%s", c->dir, name, expected, got);
+}
+
+START_TEST(test_imds_invalid) {
+        const char *name = imds_corpus.names[_i];
+        size_t len;
+        _cleanup_free_ char *input = case_file(&imds_corpus, name, imds_corpus.input, &len);
+        ImdsInstance *sentinel = (ImdsInstance *)&imds_corpus, *inst = sentinel;
+        char err[256];
+
+        int r = imds_parse_instance(input, len, &inst, err, sizeof err);
+        ck_assert_msg(r == -EBADMSG, "%s: expected -EBADMSG, got %d (%s)", name, r, r < 0 ? err : "accepted");
+        ck_assert_msg(inst == sentinel, "%s: *ret written on failure", name);
+        check_message(&imds_corpus, name, err);
+}
+END_TEST
+
+START_TEST(test_ovf_invalid) {
+        const char *name = ovf_corpus.names[_i];
+        size_t len;
+        _cleanup_free_ char *input = case_file(&ovf_corpus, name, ovf_corpus.input, &len);
+        OvfEnv *sentinel = (OvfEnv *)&ovf_corpus, *e = sentinel;
+        char err[256];
+
+        int r = ovf_parse(input, len, &e, err, sizeof err);
+        ck_assert_msg(r == -EBADMSG, "%s: expected -EBADMSG, got %d (%s)", name, r, r < 0 ? err : "accepted");
+        ck_assert_msg(e == sentinel, "%s: *ret written on failure", name);
+        check_message(&ovf_corpus, name, err);
+}
+END_TEST
+
+/* A document the parser refuses as XML is refused by ovf_strip_secrets too: no
+ * half-stripped copy is ever written. Semantic errors (CustomData that is not base64,
+ * a bad DisableSshPasswordAuthentication) are well-formed XML and strip fine. */
+START_TEST(test_ovf_invalid_strip) {
+        const char *name = ovf_corpus.names[_i];
+        size_t len, elen;
+        _cleanup_free_ char *input = case_file(&ovf_corpus, name, ovf_corpus.input, &len);
+        _cleanup_free_ char *expected = case_file(&ovf_corpus, name, "expected", &elen);
+        bool semantic = strstr(expected, "CustomData is not base64") ||
+                        strstr(expected, "DisableSshPasswordAuthentication must be");
+        _cleanup_free_ char *out = NULL;
+        size_t olen = 0;
+
+        int r = ovf_strip_secrets(input, len, &out, &olen);
+        if (semantic) {
+                ck_assert_msg(r == 0, "%s: strip failed: %d", name, r);
+                ck_assert_msg(!strstr(out, "dnNl"), "%s: custom data left in the stripped copy", name);
+        } else {
+                ck_assert_msg(r == -EBADMSG, "%s: strip gave %d", name, r);
+                ck_assert_ptr_null(out);
+        }
+}
+END_TEST
+
+START_TEST(test_corpus_sizes) {
+        size_t customdata = list_cases("customdata/invalid", NULL);
+        size_t config = list_cases("config/invalid", NULL);
+
+        ck_assert_uint_ge(imds_corpus.n, 20);
+        ck_assert_uint_ge(ovf_corpus.n, 20);
+        ck_assert_uint_ge(customdata + config + imds_corpus.n + ovf_corpus.n, 100);
+}
+END_TEST
+
+static Suite *corpus_suite(void) {
+        Suite *s = suite_create("corpus-malformed");
+        TCase *tc = tcase_create("imds");
+        tcase_add_loop_test(tc, test_imds_invalid, 0, (int)imds_corpus.n);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("ovf");
+        tcase_add_loop_test(tc, test_ovf_invalid, 0, (int)ovf_corpus.n);
+        tcase_add_loop_test(tc, test_ovf_invalid_strip, 0, (int)ovf_corpus.n);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("sizes");
+        tcase_add_test(tc, test_corpus_sizes);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        imds_corpus.n = list_cases(imds_corpus.dir, imds_corpus.names);
+        ovf_corpus.n = list_cases(ovf_corpus.dir, ovf_corpus.names);
+
+        SRunner *sr = srunner_create(corpus_suite());
+        srunner_run_all(sr, CK_ENV);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        for (size_t i = 0; i < imds_corpus.n; i++) free(imds_corpus.names[i]);
+        for (size_t i = 0; i < ovf_corpus.n; i++) free(ovf_corpus.names[i]);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
