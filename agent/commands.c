@@ -160,6 +160,10 @@ int cmd_show_config(Context *c) {
         return EX_OK;
 }
 
+static void print_removed(const char *path) {
+        printf("removed %s\n", path);
+}
+
 int cmd_clean(Context *c) {
         _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
         if (!dir) return EX_SOFTWARE;
@@ -171,6 +175,7 @@ int cmd_clean(Context *c) {
         }
         static const char *const own[] = {"state.json", "custom-data", "provisioned", "ovf-env.xml", "lock"};
         int ret = EX_OK;
+        remove_interrupted_files(dir, print_removed);
         for (size_t i = 0; i < ELEMENTSOF(own) + 2; i++) {
                 _cleanup_free_ char *p = i < ELEMENTSOF(own) ? strjoin(dir, "/", own[i])
                                                             : context_path(c, i == ELEMENTSOF(own) ? c->config.success_marker

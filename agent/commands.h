@@ -8,3 +8,7 @@ int cmd_validate(const Options *o);
 int cmd_show_config(Context *c);
 int cmd_clean(Context *c);
 int cmd_run(Context *c);
+/* Removes what an interrupted run left in the state directory: temporary files of atomic
+ * writes (NAME.tmp.PID; custom-data's holds secrets) and installer downloads. Call with
+ * the run lock held. Returns how many were removed; each is passed to removed (may be NULL). */
+int remove_interrupted_files(const char *state_dir, void (*removed)(const char *path));

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "http.h"
 #include "log.h"
+#include "ovf.h"
 #include "util.h"
 
 #define DEFAULT_CONFIG "/etc/vsensor-init/config.yaml"
@@ -148,6 +149,7 @@ static void context_done(Context *c) {
         customdata_free(c->custom_data);
         free(c->custom_data_source);
         imds_instance_free(c->imds);
+        ovf_env_free(c->ovf);
         free(c->deferred_error);
         free(c->error);
 }

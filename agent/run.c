@@ -1,5 +1,6 @@
 /* The run and repair commands: open the log, take the run lock, load the state keyed
  * on the VM id, stop at once when everything is done, else walk the step table. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -9,6 +10,27 @@
 #include "notify.h"
 #include "steps.h"
 #include "vmid.h"
+
+int remove_interrupted_files(const char *state_dir, void (*removed)(const char *path)) {
+        DIR *d = opendir(state_dir);
+        if (!d) return 0;
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!strstr(de->d_name, ".tmp.") && strncmp(de->d_name, "installer.", 10) != 0) continue;
+                _cleanup_free_ char *p = strjoin(state_dir, "/", de->d_name);
+                if (p && unlink(p) == 0) {
+                        n++;
+                        if (removed) removed(p);
+                }
+        }
+        closedir(d);
+        return n;
+}
+
+static void log_removed(const char *path) {
+        log_info("removed %s, left by an interrupted run", path);
+}
 
 /* A log line that could not be written (disk full) fails the run with 73 and says so:
  * the operator's record of the bootstrap is incomplete. */
@@ -60,6 +82,7 @@ int cmd_run(Context *c) {
                 return EX_CANTCREAT;
         }
 
+        remove_interrupted_files(state_dir, log_removed);
         r = state_load(c->state_path, &c->state);
         if (r == -EBADMSG) {
                 log_error("%s is not a valid state file; move it away to start over", c->state_path);

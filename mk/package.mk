@@ -13,7 +13,8 @@ DEB_DIR    := $(BUILD)/deb
 DEB_SRC    := $(DEB_DIR)/vsensor-init-$(VERSION)
 DEB_FILE   := $(DEB_DIR)/vsensor-init_$(VERSION)_$(DEB_ARCH).deb
 # What the package is built from: everything `make all install` reads, the debian/
-# directory, and the files debian/*.install, *.docs and *.manpages name.
+# directory, and the files debian/*.install, *.docs and *.manpages name. MAKEFLAGS is
+# dropped so the package is built the same whatever `make deb` was called with.
 DEB_INPUTS := Makefile COPYING README.md $(wildcard agent/*.[ch] lib/*.[ch]) units/vsensor-init.service \
 	packaging/config.yaml packaging/walinuxagent-after-vsensor-init.conf $(wildcard packaging/debian/* \
 	packaging/debian/source/* packaging/azure/* packaging/image/*) doc/vsensor-init.8 doc/vsensor-init.yaml.5
@@ -26,7 +27,7 @@ $(DEB_FILE): $(DEB_INPUTS)
 	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
 	$(Q)tar cf - $(filter-out packaging/debian/%,$(DEB_INPUTS)) | tar xf - -C $(DEB_SRC)
 	$(Q)cp -R packaging/debian $(DEB_SRC)/debian
-	$(Q)cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
+	$(Q)cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
 		|| { tail -40 ../build.log; echo "dpkg-buildpackage failed: see $(DEB_DIR)/build.log" >&2; exit 1; }
 	$(Q)test -f $@
 

@@ -32,8 +32,8 @@ typedef struct Entry {
         bool reset, hang;
         int times;
         int rate, rate_status, retry_after;
-        /* Rate limiting state, under the server lock: admitted (or reserved) per window. */
-        int64_t window0_ms;
+        /* Rate limiting state, under the server lock: admitted per window, next turn. */
+        int64_t window0_ms, next_turn_us;
         unsigned *window_used;
         size_t n_windows;
 } Entry;
@@ -202,11 +202,13 @@ static bool rate_admit(Entry *e, int *ret_retry_after) {
         if (e->retry_after > 0) {
                 *ret_retry_after = e->retry_after;
         } else if (e->retry_after < 0) {
-                size_t k = w + 1;
-                while (k < RATE_WINDOWS_MAX - 1 && e->window_used[k] >= (unsigned)e->rate) k++;
-                e->window_used[k]++;
-                int64_t wait = e->window0_ms + (int64_t)k * 1000 - now;
-                *ret_retry_after = (int)((wait + 999) / 1000);
+                /* The callers sent away earlier come back C per second after this
+                 * window: tell this one when its turn comes. */
+                int64_t window_end_us = (e->window0_ms + (int64_t)(w + 1) * 1000) * 1000;
+                int64_t now_us = now * 1000;
+                if (e->next_turn_us < window_end_us) e->next_turn_us = window_end_us;
+                *ret_retry_after = (int)((e->next_turn_us - now_us + 999999) / 1000000);
+                e->next_turn_us += 1000000 / e->rate;
         }
         return false;
 }

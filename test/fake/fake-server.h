@@ -29,8 +29,9 @@ typedef struct FakeResponse {
         const char *basic_auth;     /* "user:password": 401 (WWW-Authenticate: Basic) unless the request carries it; NULL: open */
         /* A rate-limited CDN: > 0 admits this many requests per second (one-second windows
          * from the first request) and answers the rest with rate_limited_status (0 => 429)
-         * and Retry-After: retry_after_s when > 0; -1: the seconds until a window with a free
-         * slot, which is then reserved for that caller (a server that spreads its callers). */
+         * and Retry-After: retry_after_s when > 0; -1: the seconds until this caller's turn
+         * if the callers sent away before it come back C per second (a server that spreads
+         * its callers). */
         int rate_limit_per_s;
         int rate_limited_status;
         int retry_after_s;
