@@ -47,6 +47,7 @@ typedef struct Context {
         bool force_provisioning;     /* repair --all */
         bool reported_ready;         /* this run (or an earlier one) told Azure "ready" */
         bool failure_reported;       /* this run told Azure "ProvisioningFailed" */
+        bool wireserver_unreachable; /* a report timed out in this run */
 
         /* A failure that stops the vSensor steps but lets OS provisioning go on
          * (invalid custom data): the run reports it and exits with this code. */

@@ -48,7 +48,9 @@ static int report(Context *c, bool ready, const char *description, char *err, si
                 .userdata = (void *)"wireserver",
         };
         notify_extend_timeout(c->config.wireserver_deadline);
-        return wireserver_report(&wc, ready, description, NULL, err, errsize);
+        int r = wireserver_report(&wc, ready, description, NULL, err, errsize);
+        if (r == -ETIMEDOUT) c->wireserver_unreachable = true;
+        return r;
 }
 
 int report_ready(Context *c) {
@@ -70,6 +72,13 @@ void report_failure(Context *c, const char *reason) {
         char description[512], err[256] = "";
         _cleanup_free_ char *clean = secret_redact(reason ? reason : "provisioning failed");
         snprintf(description, sizeof description, "vsensor-init: %s", clean ? clean : "provisioning failed");
+        if (c->wireserver_unreachable) {
+                /* It just ignored us for a whole deadline: don't wait another one. */
+                write_kvp(c, false, description);
+                log_error("not reporting the failure to the wireserver: it did not answer within %d s",
+                          c->config.wireserver_deadline);
+                return;
+        }
         int r = report(c, false, description, err, sizeof err);
         if (r < 0)
                 log_error("could not report the failure to Azure either: %s", err);

@@ -7,6 +7,7 @@
 #include "imds.h"
 #include "log.h"
 #include "media.h"
+#include "notify.h"
 #include "retry-log.h"
 #include "steps.h"
 
@@ -90,9 +91,31 @@ static int source_media(Context *c, char **data, size_t *len, char **name) {
         return 1;
 }
 
+/* provisioning: waagent — waagent provisions and reports ready; its CustomData is
+ * complete once its "provisioned" file exists. */
+static int wait_for_waagent(Context *c) {
+        _cleanup_free_ char *dir = context_path(c, c->config.waagent_dir);
+        _cleanup_free_ char *done = dir ? strjoin(dir, "/provisioned", NULL) : NULL;
+        if (!done) return step_fail(c, EX_SOFTWARE, "out of memory");
+        if (access(done, F_OK) == 0) return 0;
+        /* waagent may be ordered after this unit: let it start before waiting on it. */
+        notify_ready();
+        log_info("waiting for waagent to provision the instance (%s)", done);
+        notify_extend_timeout(c->config.wireserver_deadline);
+        int64_t deadline = now_monotonic_ms() + (int64_t)c->config.wireserver_deadline * 1000;
+        while (access(done, F_OK) < 0) {
+                if (now_monotonic_ms() >= deadline)
+                        return step_fail(c, EX_UNAVAILABLE, "waagent did not provision the instance within %d s (%s is missing)",
+                                         c->config.wireserver_deadline, done);
+                sleep_ms(100);
+        }
+        return 0;
+}
+
 static int source_waagent(Context *c, char **data, size_t *len, char **name) {
         _cleanup_free_ char *file = waagent_custom_data_path(c);
         if (!file) return step_fail(c, EX_SOFTWARE, "out of memory");
+        if (c->config.provisioning == PROVISIONING_WAAGENT && wait_for_waagent(c) < 0) return STEP_RESULT_FAILED;
         int r = read_file_capped(file, CUSTOMDATA_MAX * 2, data, len);
         if (r == -ENOENT) return 0;
         if (r < 0) {

@@ -655,15 +655,22 @@ START_TEST(mode_auto_provisions) {
 }
 END_TEST
 
-/* waagent provisions and reports; the custom data is the copy it left. (The agent does
- * not wait for waagent's files: it runs before waagent.) */
+/* waagent provisions and reports; the agent waits for waagent's "provisioned" file
+ * (telling systemd it is ready first, so waagent ordered after it can start), then takes
+ * the custom data waagent left. */
 START_TEST(mode_waagent) {
         e2e_setup(&e, &(E2eOptions){.provisioning = "waagent"});
         /* waagent keeps it base64-encoded (unless told to decode it). */
         _cleanup_free_ char *yaml = slurp_top("test/data/ovf/custom-data.yaml");
         _cleanup_free_ char *b64 = base64_encode(yaml, strlen(yaml));
         e2e_put(&e, "/var/lib/waagent/CustomData", b64, 0600);
-        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        pid_t pid = e2e_start(&e, run_args);
+        sleep_ms(800);
+        /* Still waiting: nothing past load has run. */
+        _cleanup_free_ char *early = e2e_helper_calls(&e);
+        ck_assert_str_eq(early, "");
+        e2e_put(&e, "/var/lib/waagent/provisioned", "", 0644);
+        ck_assert_msg(e2e_wait(&e, pid) == 0, "exit %d\n%s", e.exit_code, e.err);
         ck_assert(!e2e_exists(&e, KVP_POOL));
         ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 0);
         ck_assert_uint_eq(e2e_count(&e, "GET", "/machine/"), 0);
@@ -671,11 +678,25 @@ START_TEST(mode_waagent) {
         ck_assert(!e2e_exists(&e, "/etc/hostname"));
         _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
         ck_assert_contains(log, "/var/lib/waagent/CustomData");
+        ck_assert_contains(log, "waiting for waagent to provision the instance");
         _cleanup_free_ char *calls = e2e_helper_calls(&e);
         ck_assert_contains(calls, "set_pushtoken.sh " CANARY_PUSH_TOKEN " dt-master.example.com:443\n");
         ck_assert_contains(calls, "set_pcap_size.sh 0\n");
         _cleanup_free_ char *states = step_states();
         ck_assert_contains(states, "provision=skipped report-ready=skipped ");
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
+/* waagent never provisions: the wait ends at the wireserver deadline (5 s in the
+ * harness) with 69 and a message naming the file it waited for. */
+START_TEST(mode_waagent_never_provisions) {
+        e2e_setup(&e, &(E2eOptions){.provisioning = "waagent"});
+        ck_assert_int_eq(e2e_run(&e, run_args), 69);
+        ck_assert_contains(e.err, "waagent did not provision the instance within 5 s");
+        ck_assert_contains(e.err, "/var/lib/waagent/provisioned");
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls, "");
         e2e_assert_no_secrets(&e);
 }
 END_TEST
@@ -1000,6 +1021,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, mode_auto_after_waagent);
         tcase_add_test(tc, mode_auto_provisions);
         tcase_add_test(tc, mode_waagent);
+        tcase_add_test(tc, mode_waagent_never_provisions);
         tcase_add_test(tc, report_ready_late);
         tcase_add_test(tc, report_ready_late_step_failure);
         tcase_add_test(tc, ovf_media_directory);
