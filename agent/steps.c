@@ -65,7 +65,13 @@ static bool step_forced(const Context *c, const Step *s) {
         }
 }
 
+/* Each save costs two fsyncs, so outcomes that change nothing on the machine (inputs
+ * read, steps skipped) ride along with the next save; effects and failures are on disk
+ * before the next step starts, which is what a resume after a crash needs. */
+static bool state_dirty;
+
 static int save_state(Context *c) {
+        state_dirty = false;
         int r = state_save(c->state, c->state_path);
         if (r < 0) {
                 log_error("cannot write %s: %s", c->state_path, strerror(-r));
@@ -80,8 +86,6 @@ static int run_one(Context *c, const Step *s) {
         notify_status(s->name, s->what);
         int r = state_count_attempt(c->state, s->name);
         if (r < 0) return step_fail(c, EX_SOFTWARE, "out of memory");
-        /* The attempt is on disk before the step acts, so a crash mid-step shows. */
-        if (s->kind != STEP_INPUT && save_state(c) < 0) return -1;
 
         int64_t start = now_monotonic_ms();
         r = s->run(c);
@@ -100,6 +104,10 @@ static int run_one(Context *c, const Step *s) {
         StepState st = r == STEP_RESULT_SKIPPED ? STEP_SKIPPED : STEP_DONE;
         if (state_set(c->state, s->name, st, NULL) < 0) return step_fail(c, EX_SOFTWARE, "out of memory");
         log_result(step_state_to_string(st), "%lld ms", (long long)ms);
+        if (st == STEP_SKIPPED || s->kind == STEP_INPUT) {
+                state_dirty = true;
+                return 0;
+        }
         return save_state(c);
 }
 
@@ -132,6 +140,7 @@ int steps_run(Context *c) {
                         return c->exit_code ? c->exit_code : EX_SOFTWARE;
                 }
         }
+        if (state_dirty && save_state(c) < 0) return c->exit_code;
         if (c->deferred_exit) {
                 log_set_step("load");
                 log_error("%s", c->deferred_error);

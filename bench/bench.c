@@ -320,6 +320,30 @@ static double log_time(const char *dir, const char *needle) {
         return t;
 }
 
+/* Adds, for every "installer download: try N failed (...); retrying in D ms" line, the
+ * time of the retry it announces (realtime ms + D) to hist, per second from origin. */
+static void log_retries(const char *dir, double origin, long *hist, int seconds) {
+        char p[512], line[2048];
+        snprintf(p, sizeof p, "%s/root/var/log/user-data.log", dir);
+        FILE *f = fopen(p, "re");
+        if (!f) return;
+        while (fgets(line, sizeof line, f)) {
+                const char *r = strstr(line, "retrying in ");
+                if (!strstr(line, "installer download: try ") || !r) continue;
+                struct tm tm = {0};
+                int ms = 0;
+                if (sscanf(line, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                           &tm.tm_sec, &ms) != 7)
+                        continue;
+                tm.tm_year -= 1900;
+                tm.tm_mon -= 1;
+                double t = (double)timegm(&tm) * 1e3 + ms + strtod(r + strlen("retrying in "), NULL) - origin;
+                long sec = (long)(t / 1000);
+                hist[sec < 0 ? 0 : sec > seconds ? seconds : sec]++;
+        }
+        fclose(f);
+}
+
 static long log_number_after(const char *dir, const char *needle) {
         char p[512], line[2048];
         snprintf(p, sizeof p, "%s/root/var/log/user-data.log", dir);
@@ -763,7 +787,9 @@ static void fleet(Bench *b, int n, int rate, int retry_after) {
                 if (!isnan(t)) dl[ndl++] = t - r0 - first_rel;
         }
         int seconds = (int)ceil(makespan / 1000) + 1;
-        long *hist = calloc((size_t)seconds + 1, sizeof *hist), *admit = calloc((size_t)seconds + 1, sizeof *admit);
+        long *hist = calloc((size_t)seconds + 1, sizeof *hist), *admit = calloc((size_t)seconds + 1, sizeof *admit),
+             *retries = calloc((size_t)seconds + 1, sizeof *retries);
+        for (int i = 0; i < n; i++) log_retries(dirs[i], r0 + first_rel, retries, seconds);
         json_array_foreach(reqs, idx, o) {
                 if (idx < skip || !streq(json_string_value(json_object_get(o, "path")), "/install")) continue;
                 total++;
@@ -779,8 +805,8 @@ static void fleet(Bench *b, int n, int rate, int retry_after) {
         double dl_makespan = pct(dl, ndl, 100);
         double per_agent = (double)total / n;
         long peak_retry = 0;
-        for (int s = 1; s <= seconds; s++)
-                if (hist[s] > peak_retry) peak_retry = hist[s];
+        for (int s = 0; s <= seconds; s++)
+                if (retries[s] > peak_retry) peak_retry = retries[s];
 
         FILE *t = b->table;
         fprintf(t, "\nFleet: %d agents started within 1 s; /install admits %d/s, beyond that 429 with Retry-After: %s\n", n, rate,
@@ -795,18 +821,19 @@ static void fleet(Bench *b, int n, int rate, int retry_after) {
         double e50 = pct(end, (size_t)n, 50), e90 = pct(end, (size_t)n, 90), e99 = pct(end, (size_t)n, 99);
         fprintf(t, "  agent completion time after the first start: p50 %.1f s  p90 %.1f s  p99 %.1f s  max %.1f s\n", e50 / 1000, e90 / 1000, e99 / 1000,
                 makespan / 1000);
-        fprintf(t, "  second (from the first request)  requests  downloads done\n");
+        fprintf(t, "  second (from the first request)  requests  of which retries  downloads done\n");
         json_t *jh = json_array();
         for (int s = 0; s <= seconds; s++) {
-                if (hist[s] == 0 && admit[s] == 0 && s > 0) continue;
+                if (hist[s] == 0 && admit[s] == 0 && retries[s] == 0 && s > 0) continue;
                 char bar[81];
                 long w = hist[s] * 60 / (n > 60 ? n : 60);
                 if (w > 80) w = 80;
                 memset(bar, '#', (size_t)w);
                 bar[w] = 0;
-                fprintf(t, "  %6d %26ld %15ld  %s\n", s, hist[s], admit[s], bar);
-                json_array_append_new(jh, json_pack("{s:i, s:I, s:I}", "second", s, "requests", (json_int_t)hist[s],
-                                                    "admitted", (json_int_t)admit[s]));
+                fprintf(t, "  %6d %26ld %18ld %15ld  %s\n", s, hist[s], retries[s], admit[s], bar);
+                json_array_append_new(jh, json_pack("{s:i, s:I, s:I, s:I}", "second", s, "requests", (json_int_t)hist[s],
+                                                    "retries", (json_int_t)retries[s], "downloads_done",
+                                                    (json_int_t)admit[s]));
         }
         json_object_set_new(b->json, "fleet",
                             json_pack("{s:f, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:I, s:i, s:{s:f, s:f, s:f, s:f}, s:I, s:o}", "first_request_s", first_rel / 1000,
@@ -814,11 +841,12 @@ static void fleet(Bench *b, int n, int rate, int retry_after) {
                                       "last_download_s", dl_makespan / 1000, "last_done_s", makespan / 1000,
                                       "makespan_ratio", dl_makespan / ideal, "requests_per_agent", per_agent,
                                       "requests", (json_int_t)total, "failed", failed, "completion_s", "p50", e50 / 1000, "p90",
-                                      e90 / 1000, "p99", e99 / 1000, "max", makespan / 1000, "peak_requests_per_s_after_first",
+                                      e90 / 1000, "p99", e99 / 1000, "max", makespan / 1000, "peak_retries_per_s",
                                       (json_int_t)peak_retry, "histogram", jh));
         target(b, "fleet makespan / ideal", dl_makespan / ideal, 1.25, false, "x");
         target(b, "fleet requests per agent", per_agent, 2.0, false, "req");
-        target(b, "fleet peak req/s after 1st s / C", (double)peak_retry / rate, 2.0, false, "x");
+        /* A synchronised wave: many retries in the same second, beyond what the CDN admits. */
+        target(b, "fleet peak retries per s / C", (double)peak_retry / rate, 2.0, false, "x");
         if (failed) fprintf(t, "  %d agents failed\n", failed);
         for (int i = 0; i < n; i++) rm_rf(dirs[i]);
         free(dirs);
@@ -827,6 +855,7 @@ static void fleet(Bench *b, int n, int rate, int retry_after) {
         free(dl);
         free(hist);
         free(admit);
+        free(retries);
 }
 
 static void write_json(Bench *b, const char *path) {

@@ -8,6 +8,10 @@
 
 /* Caps the Retry-After we accept so seconds * 1000 cannot overflow. */
 #define RETRY_AFTER_CAP_S (INT64_C(24) * 3600)
+/* How far past the server's Retry-After a caller may come back. */
+#define RETRY_AFTER_SPREAD_MS INT64_C(1000)
+/* The least time worth starting a try with. */
+#define RETRY_MIN_TRY_MS INT64_C(20)
 
 void retry_init(Retry *r, const RetryPolicy *p) {
         *r = (Retry){.policy = p, .start_ms = now_monotonic_ms(), .attempt = 0};
@@ -20,6 +24,13 @@ int64_t retry_remaining_ms(const Retry *r) {
         if (!has_deadline(p)) return p->max_attempts > 0 ? INT64_MAX : 0;
         int64_t left = r->start_ms + p->deadline_ms - now_monotonic_ms();
         return left > 0 ? left : 0;
+}
+
+/* Whether a try can still start after waiting delay ms: a retry announced to the caller
+ * must happen, so leave a little room for sleeping late. */
+static bool fits_before_deadline(const Retry *r, int64_t delay) {
+        const RetryPolicy *p = r->policy;
+        return !has_deadline(p) || now_monotonic_ms() + delay + RETRY_MIN_TRY_MS <= r->start_ms + p->deadline_ms;
 }
 
 int64_t retry_next_delay(Retry *r, long retry_after_s) {
@@ -39,10 +50,15 @@ int64_t retry_next_delay(Retry *r, long retry_after_s) {
 
         int64_t delay = (int64_t)random_below((uint64_t)ceiling + 1);
         if (retry_after_s >= 0) {
+                /* The server said when to come back: come back then, spread over at most a
+                 * second so the callers it sent away together do not return together. Our
+                 * own (longer) backoff ceiling would only make the caller late. */
                 int64_t ra = retry_after_s > RETRY_AFTER_CAP_S ? RETRY_AFTER_CAP_S : (int64_t)retry_after_s;
-                if (ra * 1000 > delay) delay = ra * 1000;
+                int64_t spread = ceiling < RETRY_AFTER_SPREAD_MS ? ceiling : RETRY_AFTER_SPREAD_MS;
+                delay = ra * 1000 + (int64_t)random_below((uint64_t)spread + 1);
+                if (!fits_before_deadline(r, delay)) delay = ra * 1000;
         }
-        if (has_deadline(p) && now_monotonic_ms() + delay > r->start_ms + p->deadline_ms) return -1;
+        if (!fits_before_deadline(r, delay)) return -1;
         return delay;
 }
 

@@ -2,18 +2,18 @@
 # under systemd, against the fake Azure fabric at Azure's addresses. Needs root; the
 # host packages come from test/vm/install-deps, the base root is cached in VM_CACHE.
 #   make vm-test     build the image, boot it three times, check (see test/vm/vm-test)
-# VM_DEB: the agent's .deb to install in the image. Default: the one `make deb` made
-# (build/deb/) when the packaging fragment is there, else `make install DESTDIR=`.
+# The agent goes into the image as its Debian package ($(DEB_FILE) of mk/package.mk,
+# installed with dpkg -i in the image); VM_DEB= (empty) uses `make install DESTDIR=`.
 VM_CACHE   ?= /var/cache/vsensor-init-vm
 VM_TIMEOUT ?= 600
-VM_DEB     ?= $(if $(wildcard mk/package.mk),$(firstword $(wildcard build/deb/vsensor-init_*.deb)))
+VM_DEB     ?= $(DEB_FILE)
 
 .PHONY: vm-test vm-test-deps
 
 vm-test-deps:
 	$(Q)sh test/vm/install-deps
 
-vm-test: vm-test-deps $(PROGRAM) $(FAKE_AZURE) $(CERTS_STAMP)
+vm-test: vm-test-deps $(PROGRAM) $(FAKE_AZURE) $(CERTS_STAMP) $(VM_DEB)
 	$(Q)TOP=$(CURDIR) BUILD=$(abspath $(BUILD)) VSENSOR_INIT=$(abspath $(PROGRAM)) \
 		FAKE_AZURE=$(abspath $(FAKE_AZURE)) CERTS=$(abspath $(BUILD)/test/certs) \
 		VM_DEB=$(if $(VM_DEB),$(abspath $(VM_DEB))) VM_CACHE=$(VM_CACHE) VM_TIMEOUT=$(VM_TIMEOUT) \

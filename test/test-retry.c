@@ -54,16 +54,24 @@ START_TEST(test_retry_after_is_lower_bound) {
         static const RetryPolicy small = {.deadline_ms = 60000, .base_ms = 100, .max_ms = 100};
         Retry r;
         retry_init(&r, &small);
-        ck_assert_int_eq(retry_next_delay(&r, 2), 2000);
+        int64_t d = retry_next_delay(&r, 2);
+        ck_assert_int_ge(d, 2000);
+        ck_assert_int_le(d, 2100);                         /* spread capped by the ceiling */
         ck_assert_int_le(retry_next_delay(&r, 0), 100);   /* 0: no extra wait */
 
+        /* A long backoff ceiling does not make the caller come back late: Retry-After
+         * plus at most a second, and spread (not all at the same instant). */
         static const RetryPolicy big = {.deadline_ms = 60000, .base_ms = 5000, .max_ms = 5000};
+        int64_t lo = INT64_MAX, hi = 0;
         for (int i = 0; i < 200; i++) {
                 retry_init(&r, &big);
-                int64_t d = retry_next_delay(&r, 1);
+                d = retry_next_delay(&r, 1);
                 ck_assert_int_ge(d, 1000);
-                ck_assert_int_le(d, 5000);
+                ck_assert_int_le(d, 2000);
+                lo = d < lo ? d : lo;
+                hi = d > hi ? d : hi;
         }
+        ck_assert_int_gt(hi - lo, 500);
 }
 END_TEST
 
@@ -262,7 +270,8 @@ START_TEST(test_retry_after_honoured) {
         ck_assert_int_eq(k, 0);
         ck_assert_int_ge(took, 1000);
         ck_assert_int_eq(n.calls, 1);
-        ck_assert_int_eq(n.delays[0], 1000);
+        ck_assert_int_ge(n.delays[0], 1000);
+        ck_assert_int_le(n.delays[0], 1001);   /* spread capped by this policy's 1 ms ceiling */
         http_response_clear(&r);
 
         /* Retry-After beyond the deadline: give up at once instead of sleeping past it. */

@@ -313,6 +313,21 @@ START_TEST(kill_after_rename) {
 }
 END_TEST
 
+/* A crash before the kept custom data lands leaves its temporary file, secrets and all:
+ * `clean` (run before an image is captured) removes it with the agent's own files. */
+START_TEST(clean_after_crash) {
+        setup();
+        fault_env("FAULT_RENAME_PATH=" STATE_DIR "/custom-data", "FAULT_KILL_AT_RENAME=1", NULL);
+        ck_assert_int_eq(e2e_run(&e, (const char *[]){"run", NULL}), KILLED);
+        no_faults();
+        ck_assert_int_eq(e2e_run(&e, (const char *[]){"clean", NULL}), 0);
+        ck_assert_contains(e.out, STATE_DIR "/custom-data.tmp.");
+        assert_no_temp_files("clean");
+        ck_assert(!e2e_exists(&e, STATE_DIR "/custom-data"));
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
 /* Provisioning: before files it writes land, and at the state boundaries of the provision
  * and report-ready steps (state.json renames 3-6 of a provisioning run: provision starts,
  * ends, report-ready starts, ends). sudoers and sshd_config.d are written the same way. */
@@ -521,6 +536,7 @@ static Suite *suite(void) {
         tcase_set_timeout(tc, 120);
         tcase_add_checked_fixture(tc, NULL, teardown);
         tcase_add_loop_test(tc, kill_before_rename, 0, (int)ELEMENTSOF(files));
+        tcase_add_test(tc, clean_after_crash);
         tcase_add_loop_test(tc, kill_after_rename, 1, MAX_RENAMES + 1);
         tcase_add_loop_test(tc, kill_mid_state_write, 0, (int)ELEMENTSOF(state_writes));
         tcase_add_loop_test(tc, kill_mid_log_write, 0, (int)ELEMENTSOF(log_writes));
