@@ -277,6 +277,11 @@ int http_perform(const HttpRequest *req, HttpResponse *ret) {
                 struct curl_blob blob = {.data = ca_blob, .len = ca_blob_len, .flags = CURL_BLOB_COPY};
                 SETOPT(h, CURLOPT_CAINFO_BLOB, &blob);
                 SETOPT(h, CURLOPT_CAPATH, SYSTEM_CA_DIR);
+        } else if (strncasecmp(req->url, "https://", 8) == 0 && access(SYSTEM_CA_DIR, R_OK | X_OK) == 0) {
+                /* The same system store, looked up by hash instead of parsing the whole
+                 * bundle (~60 ms of CPU on the boot path). */
+                SETOPT(h, CURLOPT_CAINFO, NULL);
+                SETOPT(h, CURLOPT_CAPATH, SYSTEM_CA_DIR);
         }
         if (post) {
                 SETOPT(h, CURLOPT_POST, 1L);
