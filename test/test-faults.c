@@ -583,7 +583,7 @@ START_TEST(fault_matrix) {
         int64_t deadline = deadline_ms(k);
         int64_t max = k->max_ms > 0 ? (int64_t)k->max_ms * time_scale
                     : k->want_rc == 0 ? deadline : deadline + 1000 * time_scale;
-        printf("fault %-22s %-10s %4d%-4s %-9s -> rc %d, %d retries, %lld ms%s%s\n", endpoints[k->ep].name,
+        printf("fault %-22s %-10s %4d %-9s %-9s -> rc %d, %d retries, %lld ms%s%s\n", endpoints[k->ep].name,
                k->fault == F_STATUS ? "status" : k->fault == F_REFUSED ? "refused" : k->fault == F_HANG ? "hang"
                : k->fault == F_TRUNCATED ? "truncated" : k->fault == F_RESET ? "reset" : k->fault == F_TOO_LARGE ? "too-large"
                : k->fault == F_MALFORMED ? "malformed" : "tls",
