@@ -257,8 +257,13 @@ int http_perform(const HttpRequest *req, HttpResponse *ret) {
         SETOPT(h, CURLOPT_ERRORBUFFER, errbuf);
         SETOPT(h, CURLOPT_NOSIGNAL, 1L);
         SETOPT(h, CURLOPT_URL, req->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
         SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
         SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else /* Ubuntu 22.04 has curl 7.81: the bitmask options, deprecated since 7.85 */
+        SETOPT(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+        SETOPT(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
         SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
         SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS,
                req->connect_timeout_ms > 0 ? req->connect_timeout_ms : (long)DEFAULT_CONNECT_TIMEOUT_MS);

@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -227,7 +227,9 @@ int run_command(const RunOptions *o, RunResult *ret) {
         bufs[1].stream = "stderr";
         bufs[1].fd = errp[0];
 
-        int pidfd = pidfd_open(pid, 0);  /* may fail on old kernels: then we tick */
+        /* The raw syscall: glibc has the wrapper only from 2.36 (Ubuntu 22.04 has 2.35).
+         * It may fail on old kernels: then we tick. */
+        int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         int64_t start = now_monotonic_ms();
         int64_t deadline = o->timeout_ms > 0 ? start + o->timeout_ms : INT64_MAX;
         int64_t kill_at = INT64_MAX, exited_at = INT64_MAX;

@@ -76,6 +76,7 @@ START_TEST(happy_path_from_userdata) {
         }
         json_decref(st);
         e2e_assert_no_secrets(&e);
+        e2e_teardown(&e);
 }
 END_TEST
 
@@ -103,6 +104,7 @@ START_TEST(rerun_is_a_noop) {
         ck_assert_contains(added, "already configured");
         ck_assert_ptr_eq(strchr(added, '\n'), added + strlen(added) - 1);
         e2e_assert_no_secrets(&e);
+        e2e_teardown(&e);
 }
 END_TEST
 
