@@ -9,7 +9,7 @@
 /* Caps the Retry-After we accept so seconds * 1000 cannot overflow. */
 #define RETRY_AFTER_CAP_S (INT64_C(24) * 3600)
 /* How far past the server's Retry-After a caller may come back. */
-#define RETRY_AFTER_SPREAD_MS INT64_C(1000)
+#define RETRY_AFTER_SPREAD_MS INT64_C(500)
 /* The least time worth starting a try with. */
 #define RETRY_MIN_TRY_MS INT64_C(20)
 
@@ -51,7 +51,7 @@ int64_t retry_next_delay(Retry *r, long retry_after_s) {
         int64_t delay = (int64_t)random_below((uint64_t)ceiling + 1);
         if (retry_after_s >= 0) {
                 /* The server said when to come back: come back then, spread over at most a
-                 * second so the callers it sent away together do not return together. Our
+                 * half second so the callers it sent away together do not return together. Our
                  * own (longer) backoff ceiling would only make the caller late. */
                 int64_t ra = retry_after_s > RETRY_AFTER_CAP_S ? RETRY_AFTER_CAP_S : (int64_t)retry_after_s;
                 int64_t spread = ceiling < RETRY_AFTER_SPREAD_MS ? ceiling : RETRY_AFTER_SPREAD_MS;
