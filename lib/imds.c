@@ -5,7 +5,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <strings.h>
 
 #include "base64.h"
@@ -16,15 +15,6 @@
 #define IMDS_USERDATA_BODY_MAX (128u * 1024)
 #define IMDS_CONNECT_TIMEOUT_MS 2000
 #define IMDS_TRY_TIMEOUT_MS 10000
-
-static void set_err(char *err, size_t errsize, const char *fmt, ...) _printf_(3, 4);
-static void set_err(char *err, size_t errsize, const char *fmt, ...) {
-        va_list ap;
-        if (!err || errsize == 0) return;
-        va_start(ap, fmt);
-        vsnprintf(err, errsize, fmt, ap);
-        va_end(ap);
-}
 
 ImdsInstance *imds_instance_free(ImdsInstance *i) {
         if (!i) return NULL;
@@ -53,7 +43,7 @@ static int get_object(json_t *parent, const char *key, const char *where, json_t
                       char *err, size_t errsize) {
         json_t *v = parent ? json_object_get(parent, key) : NULL;
         if (v && !json_is_null(v) && !json_is_object(v)) {
-                set_err(err, errsize, "%s: expected an object", where);
+                errbuf_printf(err, errsize, "%s: expected an object", where);
                 return -EBADMSG;
         }
         *ret = json_is_object(v) ? v : NULL;
@@ -64,7 +54,7 @@ static int get_array(json_t *parent, const char *key, const char *where, json_t 
                      char *err, size_t errsize) {
         json_t *v = parent ? json_object_get(parent, key) : NULL;
         if (v && !json_is_null(v) && !json_is_array(v)) {
-                set_err(err, errsize, "%s: expected an array", where);
+                errbuf_printf(err, errsize, "%s: expected an array", where);
                 return -EBADMSG;
         }
         *ret = json_is_array(v) ? v : NULL;
@@ -77,14 +67,14 @@ static int get_string(json_t *parent, const char *key, const char *where, char *
         json_t *v = parent ? json_object_get(parent, key) : NULL;
         if (!v || json_is_null(v)) return 0;
         if (!json_is_string(v)) {
-                set_err(err, errsize, "%s: expected a string", where);
+                errbuf_printf(err, errsize, "%s: expected a string", where);
                 return -EBADMSG;
         }
         if (json_string_length(v) == 0) return 0;
         /* Values end up in C strings, files and command lines: an embedded NUL would
          * silently cut them. */
         if (strlen(json_string_value(v)) != json_string_length(v)) {
-                set_err(err, errsize, "%s: contains a NUL character", where);
+                errbuf_printf(err, errsize, "%s: contains a NUL character", where);
                 return -EBADMSG;
         }
         char *s = strdup(json_string_value(v));
@@ -117,7 +107,7 @@ static int get_bool(json_t *parent, const char *key, const char *where, bool *re
                         return 0;
                 }
         }
-        set_err(err, errsize, "%s: expected true or false", where);
+        errbuf_printf(err, errsize, "%s: expected true or false", where);
         return -EBADMSG;
 }
 
@@ -136,7 +126,7 @@ static int parse_public_keys(json_t *compute, ImdsInstance *inst, char *err, siz
                 ImdsPublicKey *pk = &inst->public_keys[inst->n_public_keys];
 
                 if (!json_is_object(e)) {
-                        set_err(err, errsize, "compute.publicKeys[%zu]: expected an object", k);
+                        errbuf_printf(err, errsize, "compute.publicKeys[%zu]: expected an object", k);
                         return -EBADMSG;
                 }
                 /* Counted first so imds_instance_free sees a partly filled entry. */
@@ -145,7 +135,7 @@ static int parse_public_keys(json_t *compute, ImdsInstance *inst, char *err, siz
                 r = get_string(e, "keyData", where, &pk->key_data, err, errsize);
                 if (r < 0) return r;
                 if (!pk->key_data) {
-                        set_err(err, errsize, "%s: missing", where);
+                        errbuf_printf(err, errsize, "%s: missing", where);
                         return -EBADMSG;
                 }
                 /* The portal often leaves a line break after the key. */
@@ -168,7 +158,7 @@ static int parse_network(json_t *root, ImdsInstance *inst, char *err, size_t err
         if (r < 0 || !ifaces || json_array_size(ifaces) == 0) return r;
         json_t *iface0 = json_array_get(ifaces, 0);
         if (!json_is_object(iface0)) {
-                set_err(err, errsize, "network.interface[0]: expected an object");
+                errbuf_printf(err, errsize, "network.interface[0]: expected an object");
                 return -EBADMSG;
         }
         r = get_object(iface0, "ipv4", "network.interface[0].ipv4", &ipv4, err, errsize);
@@ -177,7 +167,7 @@ static int parse_network(json_t *root, ImdsInstance *inst, char *err, size_t err
         if (r < 0 || !addrs || json_array_size(addrs) == 0) return r;
         json_t *addr0 = json_array_get(addrs, 0);
         if (!json_is_object(addr0)) {
-                set_err(err, errsize, "network.interface[0].ipv4.ipAddress[0]: expected an object");
+                errbuf_printf(err, errsize, "network.interface[0].ipv4.ipAddress[0]: expected an object");
                 return -EBADMSG;
         }
         return get_string(addr0, "privateIpAddress", "network.interface[0].ipv4.ipAddress[0].privateIpAddress",
@@ -189,16 +179,16 @@ int imds_parse_instance(const char *json, size_t len, ImdsInstance **ret, char *
         json_t *compute, *os;
         int r;
 
-        set_err(err, errsize, "%s", "");
+        errbuf_printf(err, errsize, "%s", "");
         if (!json) return -EINVAL;
 
         _cleanup_(json_decrefp) json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!root) {
-                set_err(err, errsize, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+                errbuf_printf(err, errsize, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
                 return -EBADMSG;
         }
         if (!json_is_object(root)) {
-                set_err(err, errsize, "the document is not a JSON object");
+                errbuf_printf(err, errsize, "the document is not a JSON object");
                 return -EBADMSG;
         }
 
@@ -244,7 +234,7 @@ int imds_parse_instance(const char *json, size_t len, ImdsInstance **ret, char *
         if (inst->vm_id) {
                 /* The id keys marker files: only a UUID may get that far. */
                 if (!vmid_is_valid(inst->vm_id)) {
-                        set_err(err, errsize, "compute.vmId: not a UUID");
+                        errbuf_printf(err, errsize, "compute.vmId: not a UUID");
                         return -EBADMSG;
                 }
                 for (char *p = inst->vm_id; *p; p++) *p = (char) tolower((unsigned char) *p);
@@ -297,15 +287,15 @@ static int imds_get(const ImdsClient *c, const char *path, size_t max_body, Http
         if (r == 0) return 0;
         if (r == -EBADMSG) {
                 /* A status that retrying cannot fix (400, 403...): not a parse error. */
-                set_err(last_error, errsize, "HTTP %ld", resp->status);
+                errbuf_printf(last_error, errsize, "HTTP %ld", resp->status);
                 return -EREMOTEIO;
         }
         if (resp->message[0])
-                set_err(last_error, errsize, "%s", resp->message);
+                errbuf_printf(last_error, errsize, "%s", resp->message);
         else if (resp->status > 0)
-                set_err(last_error, errsize, "HTTP %ld", resp->status);
+                errbuf_printf(last_error, errsize, "HTTP %ld", resp->status);
         else
-                set_err(last_error, errsize, "%s", http_error_to_string(resp->error));
+                errbuf_printf(last_error, errsize, "%s", http_error_to_string(resp->error));
         return r;
 }
 
@@ -314,7 +304,7 @@ int imds_fetch_instance(const ImdsClient *c, ImdsInstance **ret, char *last_erro
         ImdsInstance *inst = NULL;
         int r;
 
-        set_err(last_error, errsize, "%s", "");
+        errbuf_printf(last_error, errsize, "%s", "");
         r = imds_get(c, IMDS_INSTANCE_PATH, IMDS_MAX_BODY, &resp, last_error, errsize);
         if (r >= 0) r = imds_parse_instance(resp.body ? resp.body : "", resp.body_len, &inst, last_error, errsize);
         http_response_clear(&resp);
@@ -329,17 +319,17 @@ int imds_fetch_userdata(const ImdsClient *c, char **ret, size_t *ret_len, char *
         size_t len = 0, bad = 0;
         int r;
 
-        set_err(last_error, errsize, "%s", "");
+        errbuf_printf(last_error, errsize, "%s", "");
         r = imds_get(c, IMDS_USERDATA_PATH, IMDS_USERDATA_BODY_MAX, &resp, last_error, errsize);
         if (r >= 0) {
                 r = base64_decode(resp.body ? resp.body : "", resp.body_len, IMDS_USERDATA_MAX, &data, &len, &bad);
                 if (r == -EINVAL) {
-                        set_err(last_error, errsize, "userData is not base64 (offset %zu)", bad);
+                        errbuf_printf(last_error, errsize, "userData is not base64 (offset %zu)", bad);
                         r = -EBADMSG;
                 } else if (r == -EFBIG)
-                        set_err(last_error, errsize, "userData is larger than %u bytes", IMDS_USERDATA_MAX);
+                        errbuf_printf(last_error, errsize, "userData is larger than %u bytes", IMDS_USERDATA_MAX);
                 else if (r >= 0 && len == 0) {
-                        set_err(last_error, errsize, "userData is empty");
+                        errbuf_printf(last_error, errsize, "userData is empty");
                         free(data);
                         data = NULL;
                         r = -ENOENT;

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <expat.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +10,11 @@
 
 #include "base64.h"
 #include "util.h"
+#include "xmlutil.h"
 
 /* Caps on the text of one element: CustomData is bounded by the document cap (its
  * decoded size is checked separately); everything else is a name, a path or a key. */
 #define OVF_FIELD_MAX (16u * 1024u)
-#define PATH_MAX_DEPTH 32
-#define PATH_MAX_LEN 512
 
 /* Element paths below the document element, in the Azure namespace only; an element
  * of any other namespace appears as "*" so it can never match. The document element
@@ -49,17 +47,12 @@ static const char *const ovf_paths[_OVF_FIELD_MAX] = {
 };
 
 typedef struct OvfParser {
-        XML_Parser parser;
-        char path[PATH_MAX_LEN + 1];
-        size_t path_len;
-        size_t offsets[PATH_MAX_DEPTH];
-        unsigned depth;
-        unsigned overflow;
+        XmlCtx x;                     /* first: xml_refuse_dtd's handlers find it */
+        XmlPath path;                 /* below the document element */
+        unsigned depth;               /* elements open, the document element included */
         OvfField field;               /* element whose text is being captured */
         unsigned field_depth;
-        char *buf;                    /* captured text */
-        size_t buf_len, buf_cap;
-        size_t buf_max;
+        XmlText text;                 /* captured text */
         /* Results */
         char *hostname, *username, *custom_b64;
         size_t custom_b64_len;
@@ -68,35 +61,7 @@ typedef struct OvfParser {
         char **keys, **key_paths;
         char *key_value, *key_path;   /* of the PublicKey element being parsed */
         bool in_key;
-        int error;
-        char message[160];
 } OvfParser;
-
-static void ovf_fail(OvfParser *p, int error, const char *fmt, ...) _printf_(3, 4);
-static void ovf_fail(OvfParser *p, int error, const char *fmt, ...) {
-        if (p->error == 0) {
-                va_list ap;
-                p->error = error;
-                va_start(ap, fmt);
-                vsnprintf(p->message, sizeof p->message, fmt, ap);
-                va_end(ap);
-        }
-        XML_StopParser(p->parser, XML_FALSE);
-}
-
-static bool is_xml_space(char c) {
-        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static char *strdup_trimmed(const char *s, size_t len) {
-        while (len > 0 && is_xml_space(s[0])) {
-                s++;
-                len--;
-        }
-        while (len > 0 && is_xml_space(s[len - 1]))
-                len--;
-        return strndup(s, len);
-}
 
 /* Local name of an Azure-namespace element, NULL for any other namespace. With
  * XML_ParserCreateNS(NULL, ' ') expat reports "URI local" (or "local" without one). */
@@ -109,34 +74,16 @@ static const char *azure_local_name(const char *name) {
 
 static void path_push(OvfParser *p, const char *name) {
         const char *local = azure_local_name(name);
-        size_t n;
 
         p->depth++;
         if (p->depth == 1)
                 return;   /* the document element: not part of the path */
-        if (!local)
-                local = "*";
-        n = strlen(local);
-        if (p->overflow > 0 || p->depth - 1 > PATH_MAX_DEPTH ||
-            p->path_len + (p->path_len > 0) + n > PATH_MAX_LEN) {
-                p->overflow++;
-                return;
-        }
-        p->offsets[p->depth - 2] = p->path_len;
-        if (p->path_len > 0)
-                p->path[p->path_len++] = '/';
-        memcpy(p->path + p->path_len, local, n);
-        p->path_len += n;
-        p->path[p->path_len] = 0;
+        xml_path_push(&p->path, local ? local : "*");
 }
 
 static void path_pop(OvfParser *p) {
-        if (p->overflow > 0)
-                p->overflow--;
-        else if (p->depth > 1) {
-                p->path_len = p->offsets[p->depth - 2];
-                p->path[p->path_len] = 0;
-        }
+        if (p->depth > 1)
+                xml_path_pop(&p->path);
         p->depth--;
 }
 
@@ -145,11 +92,11 @@ static void XMLCALL ovf_start(void *userdata, const XML_Char *name, const XML_Ch
         OvfField f = OVF_NONE;
 
         path_push(p, name);
-        if (p->field != OVF_NONE || p->overflow > 0 || p->depth < 2)
+        if (p->field != OVF_NONE || p->path.overflow > 0 || p->depth < 2)
                 return;   /* inside a captured element, or not a candidate */
 
         for (int i = 0; i < _OVF_FIELD_MAX; i++)
-                if (streq(p->path, ovf_paths[i])) {
+                if (streq(p->path.path, ovf_paths[i])) {
                         f = (OvfField)i;
                         break;
                 }
@@ -176,11 +123,10 @@ static void XMLCALL ovf_start(void *userdata, const XML_Char *name, const XML_Ch
                 break;
         }
         if (f == OVF_CUSTOM_DATA && !p->has_custom_data)
-                p->custom_line = (unsigned long)XML_GetCurrentLineNumber(p->parser);
+                p->custom_line = xml_line(&p->x);
         p->field = f;
         p->field_depth = p->depth;
-        p->buf_len = 0;
-        p->buf_max = f == OVF_CUSTOM_DATA ? OVF_MAX_SIZE : OVF_FIELD_MAX;
+        xml_text_reset(&p->text, f == OVF_CUSTOM_DATA ? OVF_MAX_SIZE : OVF_FIELD_MAX);
 }
 
 static int key_finish(OvfParser *p) {
@@ -196,7 +142,7 @@ static int key_finish(OvfParser *p) {
 }
 
 static void field_finish(OvfParser *p) {
-        const char *text = p->buf ? p->buf : "";
+        const char *text = p->text.data ? p->text.data : "";
         char **target = NULL;
 
         switch (p->field) {
@@ -205,26 +151,26 @@ static void field_finish(OvfParser *p) {
         case OVF_KEY_VALUE: target = &p->key_value; break;
         case OVF_KEY_PATH: target = &p->key_path; break;
         case OVF_DISABLE_PASSWORD_AUTH: {
-                _cleanup_free_ char *v = strdup_trimmed(text, p->buf_len);
+                _cleanup_free_ char *v = xml_strdup_trimmed(text, p->text.len);
                 if (!v)
-                        ovf_fail(p, -ENOMEM, "out of memory");
+                        xml_fail(&p->x, -ENOMEM, "out of memory");
                 else if (strcasecmp(v, "true") == 0 || strcasecmp(v, "false") == 0) {
                         p->disable_password_auth = strcasecmp(v, "true") == 0;
                         p->has_disable = true;
                 } else
-                        ovf_fail(p, -EBADMSG, "DisableSshPasswordAuthentication must be true or false");
+                        xml_fail(&p->x, -EBADMSG, "DisableSshPasswordAuthentication must be true or false");
                 return;
         }
         case OVF_CUSTOM_DATA:
                 if (p->has_custom_data)
                         return;   /* first one wins */
-                p->custom_b64 = p->buf_len > 0 ? TAKE_PTR(p->buf) : strdup("");
+                p->custom_b64 = p->text.len > 0 ? TAKE_PTR(p->text.data) : strdup("");
                 if (!p->custom_b64) {
-                        ovf_fail(p, -ENOMEM, "out of memory");
+                        xml_fail(&p->x, -ENOMEM, "out of memory");
                         return;
                 }
-                p->custom_b64_len = p->buf_len;
-                p->buf_len = p->buf_cap = 0;
+                p->custom_b64_len = p->text.len;
+                p->text.len = p->text.cap = 0;
                 p->has_custom_data = true;
                 return;
         default:
@@ -233,9 +179,9 @@ static void field_finish(OvfParser *p) {
 
         if (*target)
                 return;   /* first one wins */
-        *target = strdup_trimmed(text, p->buf_len);
+        *target = xml_strdup_trimmed(text, p->text.len);
         if (!*target)
-                ovf_fail(p, -ENOMEM, "out of memory");
+                xml_fail(&p->x, -ENOMEM, "out of memory");
 }
 
 static void XMLCALL ovf_end(void *userdata, const XML_Char *name) {
@@ -244,11 +190,11 @@ static void XMLCALL ovf_end(void *userdata, const XML_Char *name) {
         if (p->field != OVF_NONE && p->depth == p->field_depth) {
                 field_finish(p);
                 p->field = OVF_NONE;
-        } else if (p->in_key && p->field == OVF_NONE && p->overflow == 0 &&
-                   streq(p->path, ovf_paths[OVF_KEY])) {
+        } else if (p->in_key && p->field == OVF_NONE && p->path.overflow == 0 &&
+                   streq(p->path.path, ovf_paths[OVF_KEY])) {
                 int r = key_finish(p);
                 if (r < 0)
-                        ovf_fail(p, r, "out of memory");
+                        xml_fail(&p->x, r, "out of memory");
         }
         path_pop(p);
 }
@@ -258,57 +204,24 @@ static void XMLCALL ovf_text(void *userdata, const XML_Char *s, int len) {
 
         if (p->field == OVF_NONE || p->depth != p->field_depth || len <= 0)
                 return;
-        if ((size_t)len > p->buf_max - p->buf_len) {
-                ovf_fail(p, p->field == OVF_CUSTOM_DATA ? -EFBIG : -EBADMSG,
-                         "element text longer than %zu bytes", p->buf_max);
-                return;
-        }
-        if (p->buf_len + (size_t)len + 1 > p->buf_cap) {
-                size_t ncap = p->buf_cap ? p->buf_cap : 256;
-                while (ncap < p->buf_len + (size_t)len + 1)
-                        ncap *= 2;
-                char *nb = realloc(p->buf, ncap);
-                if (!nb) {
-                        ovf_fail(p, -ENOMEM, "out of memory");
-                        return;
-                }
-                p->buf = nb;
-                p->buf_cap = ncap;
-        }
-        memcpy(p->buf + p->buf_len, s, (size_t)len);
-        p->buf_len += (size_t)len;
-        p->buf[p->buf_len] = 0;
-}
-
-/* ovf-env.xml never has a DOCTYPE; refusing one rules out entity expansion attacks. */
-static void XMLCALL ovf_doctype(void *userdata, const XML_Char *name, const XML_Char *sysid,
-                                const XML_Char *pubid, int has_internal_subset) {
-        OvfParser *p = userdata;
-        ovf_fail(p, -EBADMSG, "DOCTYPE not allowed");
-}
-
-static void XMLCALL ovf_entity(void *userdata, const XML_Char *name, int is_parameter,
-                               const XML_Char *value, int value_length, const XML_Char *base,
-                               const XML_Char *system_id, const XML_Char *public_id,
-                               const XML_Char *notation_name) {
-        OvfParser *p = userdata;
-        ovf_fail(p, -EBADMSG, "entity declarations not allowed");
+        int r = xml_text_append(&p->text, s, (size_t)len);
+        if (r == -EFBIG)
+                xml_fail(&p->x, p->field == OVF_CUSTOM_DATA ? -EFBIG : -EBADMSG,
+                         "element text longer than %zu bytes", p->text.max);
+        else if (r < 0)
+                xml_fail(&p->x, r, "out of memory");
 }
 
 static void ovf_parser_done(OvfParser *p) {
-        if (p->parser)
-                XML_ParserFree(p->parser);
+        if (p->x.parser)
+                XML_ParserFree(p->x.parser);
         free(p->hostname);
         free(p->username);
         if (p->custom_b64) {
                 wipe(p->custom_b64, p->custom_b64_len);
                 free(p->custom_b64);
         }
-        if (p->buf) {
-                /* May hold CustomData text. */
-                wipe(p->buf, p->buf_cap);
-                free(p->buf);
-        }
+        xml_text_done(&p->text);   /* may hold CustomData text */
         strv_free(p->keys);
         strv_free(p->key_paths);
         free(p->key_value);
@@ -332,17 +245,6 @@ OvfEnv *ovf_env_free(OvfEnv *e) {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(OvfEnv *, ovf_env_free);
 
-static void set_err(char *err, size_t errsize, const char *fmt, ...) _printf_(3, 4);
-static void set_err(char *err, size_t errsize, const char *fmt, ...) {
-        va_list ap;
-
-        if (!err || errsize == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errsize, fmt, ap);
-        va_end(ap);
-}
-
 int ovf_parse(const char *xml, size_t len, OvfEnv **ret, char *err, size_t errsize) {
         OvfParser p = { .field = OVF_NONE };
         _cleanup_(ovf_env_freep) OvfEnv *e = NULL;
@@ -351,24 +253,21 @@ int ovf_parse(const char *xml, size_t len, OvfEnv **ret, char *err, size_t errsi
         if (!xml || !ret)
                 return -EINVAL;
         if (len > OVF_MAX_SIZE) {
-                set_err(err, errsize, "ovf-env.xml: larger than %u KiB", OVF_MAX_SIZE / 1024);
+                errbuf_printf(err, errsize, "ovf-env.xml: larger than %u KiB", OVF_MAX_SIZE / 1024);
                 return -EFBIG;
         }
 
-        p.parser = XML_ParserCreateNS(NULL, ' ');
-        if (!p.parser)
+        p.x.parser = XML_ParserCreateNS(NULL, ' ');
+        if (!p.x.parser)
                 return -ENOMEM;
-        XML_SetUserData(p.parser, &p);
-        XML_SetElementHandler(p.parser, ovf_start, ovf_end);
-        XML_SetCharacterDataHandler(p.parser, ovf_text);
-        XML_SetStartDoctypeDeclHandler(p.parser, ovf_doctype);
-        XML_SetEntityDeclHandler(p.parser, ovf_entity);
+        XML_SetUserData(p.x.parser, &p);
+        XML_SetElementHandler(p.x.parser, ovf_start, ovf_end);
+        XML_SetCharacterDataHandler(p.x.parser, ovf_text);
+        xml_refuse_dtd(p.x.parser);
 
-        if (XML_Parse(p.parser, xml, (int)len, XML_TRUE) != XML_STATUS_OK) {
-                r = p.error != 0 ? p.error : -EBADMSG;
-                set_err(err, errsize, "ovf-env.xml:%lu: %s",
-                        (unsigned long)XML_GetCurrentLineNumber(p.parser),
-                        p.error != 0 ? p.message : XML_ErrorString(XML_GetErrorCode(p.parser)));
+        r = xml_parse(&p.x, xml, len);
+        if (r < 0) {
+                errbuf_printf(err, errsize, "ovf-env.xml:%lu: %s", xml_line(&p.x), xml_error_message(&p.x));
                 goto finish;
         }
 
@@ -397,11 +296,11 @@ int ovf_parse(const char *xml, size_t len, OvfEnv **ret, char *err, size_t errsi
                 r = base64_decode(p.custom_b64, p.custom_b64_len, OVF_CUSTOM_DATA_MAX,
                                   &e->custom_data, &e->custom_data_len, &bad);
                 if (r == -EINVAL) {
-                        set_err(err, errsize, "ovf-env.xml:%lu: CustomData is not base64 (at character %zu)",
+                        errbuf_printf(err, errsize, "ovf-env.xml:%lu: CustomData is not base64 (at character %zu)",
                                 p.custom_line, bad);
                         r = -EBADMSG;
                 } else if (r == -EFBIG)
-                        set_err(err, errsize, "ovf-env.xml:%lu: CustomData larger than %u KiB decoded",
+                        errbuf_printf(err, errsize, "ovf-env.xml:%lu: CustomData larger than %u KiB decoded",
                                 p.custom_line, OVF_CUSTOM_DATA_MAX / 1024);
                 if (r < 0)
                         goto finish;
@@ -416,13 +315,12 @@ finish:
 
 /* Ranges [start, end) of UserPassword and CustomData content, for ovf_strip_secrets. */
 typedef struct StripParser {
-        XML_Parser parser;
+        XmlCtx x;                     /* first: xml_refuse_dtd's handlers find it */
         unsigned depth;
         unsigned password_depth;      /* 0: not inside a UserPassword element */
         size_t content_start;
         size_t (*ranges)[2];
         size_t n_ranges, cap_ranges;
-        int error;
 } StripParser;
 
 static bool is_password_element(const char *name) {
@@ -438,8 +336,8 @@ static void XMLCALL strip_start(void *userdata, const XML_Char *name, const XML_
         p->depth++;
         if (p->password_depth == 0 && is_password_element(name)) {
                 p->password_depth = p->depth;
-                p->content_start = (size_t)XML_GetCurrentByteIndex(p->parser) +
-                                   (size_t)XML_GetCurrentByteCount(p->parser);
+                p->content_start = (size_t)XML_GetCurrentByteIndex(p->x.parser) +
+                                   (size_t)XML_GetCurrentByteCount(p->x.parser);
         }
 }
 
@@ -447,17 +345,16 @@ static void XMLCALL strip_end(void *userdata, const XML_Char *name) {
         StripParser *p = userdata;
 
         if (p->password_depth == p->depth && p->depth > 0) {
-                XML_Index idx = XML_GetCurrentByteIndex(p->parser);
+                XML_Index idx = XML_GetCurrentByteIndex(p->x.parser);
                 p->password_depth = 0;
                 /* An empty element <UserPassword/> has no content to remove. */
                 if (idx >= 0 && (size_t)idx > p->content_start &&
-                    XML_GetCurrentByteCount(p->parser) > 0) {
+                    XML_GetCurrentByteCount(p->x.parser) > 0) {
                         if (p->n_ranges == p->cap_ranges) {
                                 size_t ncap = p->cap_ranges ? p->cap_ranges * 2 : 4;
                                 void *nr = reallocarray(p->ranges, ncap, sizeof *p->ranges);
                                 if (!nr) {
-                                        p->error = -ENOMEM;
-                                        XML_StopParser(p->parser, XML_FALSE);
+                                        xml_fail(&p->x, -ENOMEM, "out of memory");
                                         return;
                                 }
                                 p->ranges = nr;
@@ -471,13 +368,6 @@ static void XMLCALL strip_end(void *userdata, const XML_Char *name) {
         p->depth--;
 }
 
-static void XMLCALL strip_doctype(void *userdata, const XML_Char *name, const XML_Char *sysid,
-                                  const XML_Char *pubid, int has_internal_subset) {
-        StripParser *p = userdata;
-        p->error = -EBADMSG;
-        XML_StopParser(p->parser, XML_FALSE);
-}
-
 int ovf_strip_secrets(const char *xml, size_t len, char **ret, size_t *ret_len) {
         StripParser p = {0};
         _cleanup_free_ char *out = NULL;
@@ -489,15 +379,14 @@ int ovf_strip_secrets(const char *xml, size_t len, char **ret, size_t *ret_len) 
         if (len > OVF_MAX_SIZE)
                 return -EFBIG;
 
-        p.parser = XML_ParserCreateNS(NULL, ' ');
-        if (!p.parser)
+        p.x.parser = XML_ParserCreateNS(NULL, ' ');
+        if (!p.x.parser)
                 return -ENOMEM;
-        XML_SetUserData(p.parser, &p);
-        XML_SetElementHandler(p.parser, strip_start, strip_end);
-        XML_SetStartDoctypeDeclHandler(p.parser, strip_doctype);
-        if (XML_Parse(p.parser, xml, (int)len, XML_TRUE) != XML_STATUS_OK)
-                r = p.error != 0 ? p.error : -EBADMSG;
-        XML_ParserFree(p.parser);
+        XML_SetUserData(p.x.parser, &p);
+        XML_SetElementHandler(p.x.parser, strip_start, strip_end);
+        xml_refuse_dtd(p.x.parser);
+        r = xml_parse(&p.x, xml, len);
+        XML_ParserFree(p.x.parser);
         if (r < 0)
                 goto finish;
 
@@ -543,11 +432,11 @@ int ovf_read_dir(const char *dir, OvfEnv **ret, char *err, size_t errsize) {
                 return -ENOMEM;
         r = read_file_capped(path, OVF_MAX_SIZE, &xml, &len);
         if (r == -EFBIG) {
-                set_err(err, errsize, "%s: larger than %u KiB", path, OVF_MAX_SIZE / 1024);
+                errbuf_printf(err, errsize, "%s: larger than %u KiB", path, OVF_MAX_SIZE / 1024);
                 return r;
         }
         if (r < 0) {
-                set_err(err, errsize, "%s: %s", path, strerror(-r));
+                errbuf_printf(err, errsize, "%s: %s", path, strerror(-r));
                 return r;
         }
         r = ovf_parse(xml, len, ret, err, errsize);

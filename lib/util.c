@@ -57,6 +57,14 @@ int asprintf_safe(char **ret, const char *fmt, ...) {
         return r;
 }
 
+void errbuf_printf(char *err, size_t errsize, const char *fmt, ...) {
+        va_list ap;
+        if (!err || errsize == 0) return;
+        va_start(ap, fmt);
+        vsnprintf(err, errsize, fmt, ap);
+        va_end(ap);
+}
+
 char *path_under_root(const char *root, const char *path) {
         if (isempty(root) || streq(root, "/") || path[0] != '/') return strdup(path);
         size_t lr = strlen(root);

@@ -57,6 +57,8 @@ static inline bool isempty(const char *s) { return !s || !*s; }
 /* strdup/malloc that abort on OOM would hide failures: these return NULL like libc. */
 char *strjoin(const char *a, const char *b, const char *c);   /* any of b, c may be NULL */
 int asprintf_safe(char **ret, const char *fmt, ...) _printf_(2, 3);
+/* Formats into a caller's optional error buffer: nothing when err is NULL or errsize 0. */
+void errbuf_printf(char *err, size_t errsize, const char *fmt, ...) _printf_(3, 4);
 /* Appends one element (copied) to a NULL-terminated string array. */
 int strv_push(char ***v, const char *s);
 size_t strv_length(char *const *v);

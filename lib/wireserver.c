@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <expat.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +10,13 @@
 #include "http.h"
 #include "retry.h"
 #include "util.h"
+#include "xmlutil.h"
 
 #define GOALSTATE_MAX_SIZE (1024u * 1024u)
 #define GOALSTATE_FIELD_MAX 1024u
 #define HEALTH_RESPONSE_MAX (64u * 1024u)
 #define DESCRIPTION_MAX_CHARS 512u
 #define WIRESERVER_VERSION_HEADER "x-ms-version: 2012-11-30"
-
-/* Path of the element being parsed, joined with '/': "GoalState/Container/ContainerId".
- * Deeper or longer paths than these caps are simply never matched. */
-#define PATH_MAX_DEPTH 32
-#define PATH_MAX_LEN 512
 
 enum {
         FIELD_NONE = -1,
@@ -38,68 +33,28 @@ static const char *const field_paths[_FIELD_MAX] = {
 };
 
 typedef struct GsParser {
-        XML_Parser parser;
-        char path[PATH_MAX_LEN + 1];
-        size_t path_len;
-        size_t offsets[PATH_MAX_DEPTH];
+        XmlCtx x;                 /* first: xml_refuse_dtd's handlers find it */
+        XmlPath path;             /* "GoalState/Container/ContainerId" */
         unsigned depth;           /* elements open */
-        unsigned overflow;        /* elements open beyond what path can hold */
         int field;                /* field being captured, FIELD_NONE if none */
         unsigned field_depth;
-        char buf[GOALSTATE_FIELD_MAX + 1];
-        size_t buf_len;
+        XmlText text;
         char *values[_FIELD_MAX];
-        int error;                /* set by a handler before stopping the parser */
-        char message[160];
 } GsParser;
-
-static void gs_fail(GsParser *p, int error, const char *message) {
-        if (p->error == 0) {
-                p->error = error;
-                snprintf(p->message, sizeof p->message, "%s", message);
-        }
-        XML_StopParser(p->parser, XML_FALSE);
-}
-
-static bool is_xml_space(char c) {
-        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static char *strdup_trimmed(const char *s, size_t len) {
-        while (len > 0 && is_xml_space(s[0])) {
-                s++;
-                len--;
-        }
-        while (len > 0 && is_xml_space(s[len - 1]))
-                len--;
-        return strndup(s, len);
-}
 
 static void XMLCALL gs_start(void *userdata, const XML_Char *name, const XML_Char **attrs) {
         GsParser *p = userdata;
-        size_t n = strlen(name);
 
         p->depth++;
-        if (p->overflow > 0 || p->depth > PATH_MAX_DEPTH ||
-            p->path_len + (p->path_len > 0) + n > PATH_MAX_LEN) {
-                p->overflow++;
-                return;
-        }
-        p->offsets[p->depth - 1] = p->path_len;
-        if (p->path_len > 0)
-                p->path[p->path_len++] = '/';
-        memcpy(p->path + p->path_len, name, n);
-        p->path_len += n;
-        p->path[p->path_len] = 0;
-
-        if (p->field != FIELD_NONE)
+        xml_path_push(&p->path, name);
+        if (p->path.overflow > 0 || p->field != FIELD_NONE)
                 return;
         for (int i = 0; i < _FIELD_MAX; i++)
-                if (streq(p->path, field_paths[i]) && !p->values[i]) {
+                if (streq(p->path.path, field_paths[i]) && !p->values[i]) {
                         /* First occurrence wins: the first RoleInstance is ours. */
                         p->field = i;
                         p->field_depth = p->depth;
-                        p->buf_len = 0;
+                        xml_text_reset(&p->text, GOALSTATE_FIELD_MAX);
                         break;
                 }
 }
@@ -108,17 +63,12 @@ static void XMLCALL gs_end(void *userdata, const XML_Char *name) {
         GsParser *p = userdata;
 
         if (p->field != FIELD_NONE && p->depth == p->field_depth) {
-                p->values[p->field] = strdup_trimmed(p->buf, p->buf_len);
+                p->values[p->field] = xml_strdup_trimmed(p->text.data ? p->text.data : "", p->text.len);
                 if (!p->values[p->field])
-                        gs_fail(p, -ENOMEM, "out of memory");
+                        xml_fail(&p->x, -ENOMEM, "out of memory");
                 p->field = FIELD_NONE;
         }
-        if (p->overflow > 0)
-                p->overflow--;
-        else if (p->depth > 0) {
-                p->path_len = p->offsets[p->depth - 1];
-                p->path[p->path_len] = 0;
-        }
+        xml_path_pop(&p->path);
         p->depth--;
 }
 
@@ -127,26 +77,11 @@ static void XMLCALL gs_text(void *userdata, const XML_Char *s, int len) {
 
         if (p->field == FIELD_NONE || p->depth != p->field_depth || len <= 0)
                 return;
-        if ((size_t)len > GOALSTATE_FIELD_MAX - p->buf_len) {
-                gs_fail(p, -EBADMSG, "field longer than 1 KiB");
-                return;
-        }
-        memcpy(p->buf + p->buf_len, s, (size_t)len);
-        p->buf_len += (size_t)len;
-        p->buf[p->buf_len] = 0;
-}
-
-/* A DOCTYPE is never part of a goal state; refusing it rules out entity expansion. */
-static void XMLCALL gs_doctype(void *userdata, const XML_Char *name, const XML_Char *sysid,
-                               const XML_Char *pubid, int has_internal_subset) {
-        gs_fail(userdata, -EBADMSG, "DOCTYPE not allowed");
-}
-
-static void XMLCALL gs_entity(void *userdata, const XML_Char *name, int is_parameter,
-                              const XML_Char *value, int value_length, const XML_Char *base,
-                              const XML_Char *system_id, const XML_Char *public_id,
-                              const XML_Char *notation_name) {
-        gs_fail(userdata, -EBADMSG, "entity declarations not allowed");
+        int r = xml_text_append(&p->text, s, (size_t)len);
+        if (r == -EFBIG)
+                xml_fail(&p->x, -EBADMSG, "field longer than 1 KiB");
+        else if (r < 0)
+                xml_fail(&p->x, r, "out of memory");
 }
 
 GoalState *goalstate_free(GoalState *g) {
@@ -182,22 +117,18 @@ int goalstate_parse(const char *xml, size_t len, GoalState **ret, char *err, siz
         if (!p)
                 return -ENOMEM;
         p->field = FIELD_NONE;
-        p->parser = XML_ParserCreate(NULL);
-        if (!p->parser)
+        p->x.parser = XML_ParserCreate(NULL);
+        if (!p->x.parser)
                 return -ENOMEM;
-        XML_SetUserData(p->parser, p);
-        XML_SetElementHandler(p->parser, gs_start, gs_end);
-        XML_SetCharacterDataHandler(p->parser, gs_text);
-        XML_SetStartDoctypeDeclHandler(p->parser, gs_doctype);
-        XML_SetEntityDeclHandler(p->parser, gs_entity);
+        XML_SetUserData(p->x.parser, p);
+        XML_SetElementHandler(p->x.parser, gs_start, gs_end);
+        XML_SetCharacterDataHandler(p->x.parser, gs_text);
+        xml_refuse_dtd(p->x.parser);
 
-        if (XML_Parse(p->parser, xml, (int)len, XML_TRUE) != XML_STATUS_OK) {
-                unsigned long line = (unsigned long)XML_GetCurrentLineNumber(p->parser);
-                r = p->error != 0 ? p->error : -EBADMSG;
+        r = xml_parse(&p->x, xml, len);
+        if (r < 0) {
                 if (err && errsize > 0)
-                        snprintf(err, errsize, "goal state:%lu: %s", line,
-                                 p->error != 0 ? p->message
-                                               : XML_ErrorString(XML_GetErrorCode(p->parser)));
+                        snprintf(err, errsize, "goal state:%lu: %s", xml_line(&p->x), xml_error_message(&p->x));
         } else
                 for (int i = 0; i < _FIELD_MAX; i++)
                         if (isempty(p->values[i])) {
@@ -206,7 +137,8 @@ int goalstate_parse(const char *xml, size_t len, GoalState **ret, char *err, siz
                                         snprintf(err, errsize, "goal state: no %s", field_names[i]);
                                 break;
                         }
-        XML_ParserFree(p->parser);
+        XML_ParserFree(p->x.parser);
+        xml_text_done(&p->text);
 
         if (r < 0) {
                 for (int i = 0; i < _FIELD_MAX; i++)
@@ -357,17 +289,6 @@ char *wireserver_health_body(const GoalState *g, bool ready, const char *descrip
         return b.data;
 }
 
-static void set_error(char *err, size_t errsize, const char *fmt, ...) _printf_(3, 4);
-static void set_error(char *err, size_t errsize, const char *fmt, ...) {
-        va_list ap;
-
-        if (!err || errsize == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errsize, fmt, ap);
-        va_end(ap);
-}
-
 /* What went wrong with one try, for notify and last_error. */
 static void describe_outcome(char *buf, size_t size, const char *what, int r,
                              const HttpResponse *resp) {
@@ -504,6 +425,6 @@ int wireserver_report(const WireserverClient *c, bool ready, const char *descrip
                 sleep_ms(delay);
         }
 
-        set_error(last_error, errsize, "%s", what);
+        errbuf_printf(last_error, errsize, "%s", what);
         return -ETIMEDOUT;
 }

@@ -2,44 +2,17 @@
  * forked children (F_GETLK does not see this process's own POSIX locks). */
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "aptlock.h"
+#include "testutil.h"
 #include "util.h"
 
-static char basedir[64];
-static char root[96];
-
-static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw) {
-        (void)st;
-        (void)type;
-        (void)ftw;
-        return remove(p);
-}
-
-/* The base directory is made and removed by an unchecked fixture, in the runner
- * itself, so it goes away even when a test fails and skips its own teardown. */
-static void base_setup(void) {
-        snprintf(basedir, sizeof basedir, "/tmp/test-aptlock-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(basedir));
-}
-
-static void base_teardown(void) {
-        nftw(basedir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup(void) {
-        snprintf(root, sizeof root, "%s/t-XXXXXX", basedir);
-        ck_assert_ptr_nonnull(mkdtemp(root));
-}
-
-static void teardown(void) {
-        nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+/* The temporary root of each test. */
+static char *const root = tu_tmpdir;
 
 /* Creates root + path (and its directory), returns the full path. */
 static char *make_lock_file(const char *path) {
@@ -314,8 +287,7 @@ END_TEST
 static Suite *aptlock_suite(void) {
         Suite *s = suite_create("aptlock");
         TCase *tc = tcase_create("core");
-        tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-        tcase_add_checked_fixture(tc, setup, teardown);
+        tu_add_tmpdir_fixtures(tc);
         tcase_set_timeout(tc, 20);
         tcase_add_test(tc, test_paths);
         tcase_add_test(tc, test_free_when_missing);
@@ -333,9 +305,5 @@ static Suite *aptlock_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(aptlock_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return tu_run_suite(aptlock_suite());
 }

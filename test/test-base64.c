@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "testutil.h"
 #include "util.h"
 
 /* RFC 4648 section 10 test vectors. */
@@ -152,9 +153,5 @@ static Suite *base64_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(base64_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return tu_run_suite(base64_suite());
 }

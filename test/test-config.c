@@ -6,11 +6,11 @@
  * valid/NAME/expected: every field as "section.key=value" after applying input.yaml
  * over the defaults, in the order of dump() below. Adding a case needs no code. */
 #include <check.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
 #include "config.h"
+#include "testutil.h"
 
 #define CORPUS_MAX_CASES 256
 
@@ -18,52 +18,6 @@ static char *invalid_cases[CORPUS_MAX_CASES];
 static size_t n_invalid;
 static char *valid_cases[CORPUS_MAX_CASES];
 static size_t n_valid;
-
-static char *corpus_dir(const char *kind) {
-        const char *top = getenv("TOP");
-        char *s = NULL;
-        if (asprintf_safe(&s, "%s/test/data/config/%s", top && *top ? top : ".", kind) < 0) return NULL;
-        return s;
-}
-
-static int name_cmp(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static size_t corpus_list(const char *kind, char **names) {
-        _cleanup_free_ char *dir = corpus_dir(kind);
-        DIR *d = dir ? opendir(dir) : NULL;
-        size_t n = 0;
-        if (!d) return 0;
-        struct dirent *de;
-        while ((de = readdir(d)) && n < CORPUS_MAX_CASES) {
-                if (de->d_name[0] == '.') continue;
-                names[n++] = strdup(de->d_name);
-        }
-        closedir(d);
-        qsort(names, n, sizeof *names, name_cmp);
-        return n;
-}
-
-static char *case_file(const char *kind, const char *name, const char *file, size_t *ret_len) {
-        _cleanup_free_ char *dir = corpus_dir(kind);
-        _cleanup_free_ char *path = NULL;
-        char *data = NULL;
-        ck_assert_int_ge(asprintf_safe(&path, "%s/%s/%s", dir, name, file), 0);
-        int r = read_file_capped(path, 1024 * 1024, &data, ret_len);
-        ck_assert_msg(r >= 0, "cannot read %s: %s", path, strerror(-r));
-        return data;
-}
-
-static char *problems_text(const Problems *p) {
-        char *buf = NULL;
-        size_t size = 0;
-        FILE *f = open_memstream(&buf, &size);
-        ck_assert_ptr_nonnull(f);
-        problems_print(p, f);
-        fclose(f);
-        return buf;
-}
 
 static char *dump(const Config *c) {
         char *buf = NULL;
@@ -98,8 +52,8 @@ static char *defaults_dump(void) {
 START_TEST(test_corpus_invalid) {
         const char *name = invalid_cases[_i];
         size_t len, elen;
-        _cleanup_free_ char *input = case_file("invalid", name, "input.yaml", &len);
-        _cleanup_free_ char *expected = case_file("invalid", name, "expected", &elen);
+        _cleanup_free_ char *input = tu_read_case("config/invalid", name, "input.yaml", &len);
+        _cleanup_free_ char *expected = tu_read_case("config/invalid", name, "expected", &elen);
         _cleanup_free_ char *defaults = defaults_dump();
         Config c;
         Problems p;
@@ -108,7 +62,7 @@ START_TEST(test_corpus_invalid) {
         ck_assert_int_eq(problems_init(&p, "input.yaml"), 0);
         int r = config_load_string(&c, input, len, &p);
         ck_assert_msg(r == -EINVAL, "%s: expected -EINVAL, got %d", name, r);
-        _cleanup_free_ char *text = problems_text(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         ck_assert_msg(streq(text, expected), "%s:\n--- expected\n%s--- got\n%s", name, expected, text);
 
         /* A file with a problem changes nothing. */
@@ -122,15 +76,15 @@ END_TEST
 START_TEST(test_corpus_valid) {
         const char *name = valid_cases[_i];
         size_t len, elen;
-        _cleanup_free_ char *input = case_file("valid", name, "input.yaml", &len);
-        _cleanup_free_ char *expected = case_file("valid", name, "expected", &elen);
+        _cleanup_free_ char *input = tu_read_case("config/valid", name, "input.yaml", &len);
+        _cleanup_free_ char *expected = tu_read_case("config/valid", name, "expected", &elen);
         Config c;
         Problems p;
 
         ck_assert_int_eq(config_init_defaults(&c), 0);
         ck_assert_int_eq(problems_init(&p, "input.yaml"), 0);
         int r = config_load_string(&c, input, len, &p);
-        _cleanup_free_ char *text = problems_text(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         ck_assert_msg(r == 0, "%s: expected success, got %d:\n%s", name, r, text);
         _cleanup_free_ char *d = dump(&c);
         ck_assert_msg(streq(d, expected), "%s:\n--- expected\n%s--- got\n%s", name, expected, d);
@@ -200,25 +154,11 @@ END_TEST
 static char tmpdir[64];
 
 static void setup_tmp(void) {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/test-config-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int rm_rf(const char *path) {
-        DIR *d = opendir(path);
-        if (!d) return unlink(path) < 0 ? -errno : 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, "..")) continue;
-                _cleanup_free_ char *p = strjoin(path, "/", de->d_name);
-                if (p) rm_rf(p);
-        }
-        closedir(d);
-        return rmdir(path) < 0 ? -errno : 0;
+        tu_mkdtemp(tmpdir, sizeof tmpdir, "/tmp/test-config-XXXXXX");
 }
 
 static void teardown_tmp(void) {
-        if (tmpdir[0]) rm_rf(tmpdir);
+        if (tmpdir[0]) tu_rm_rf(tmpdir);
 }
 
 static char *write_tmp(const char *name, const char *content) {
@@ -268,7 +208,7 @@ START_TEST(test_file_errors) {
                                        "%s:2:13: imds.deadline: expected an integer 1..86400 (got \"0\")\n"
                                        "%s: cannot read the configuration: Is a directory\n",
                                        missing, bad, tmpdir), 0);
-        _cleanup_free_ char *text = problems_text(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         ck_assert_str_eq(text, expected);
         ck_assert_int_eq(c.imds_deadline, 300);
         config_done(&c);
@@ -389,14 +329,11 @@ static Suite *config_suite(void) {
 }
 
 int main(void) {
-        n_invalid = corpus_list("invalid", invalid_cases);
-        n_valid = corpus_list("valid", valid_cases);
+        n_invalid = tu_list_cases("config/invalid", invalid_cases, CORPUS_MAX_CASES);
+        n_valid = tu_list_cases("config/valid", valid_cases, CORPUS_MAX_CASES);
 
-        SRunner *sr = srunner_create(config_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        for (size_t i = 0; i < n_invalid; i++) free(invalid_cases[i]);
-        for (size_t i = 0; i < n_valid; i++) free(valid_cases[i]);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        int status = tu_run_suite(config_suite());
+        tu_free_cases(invalid_cases, n_invalid);
+        tu_free_cases(valid_cases, n_valid);
+        return status;
 }

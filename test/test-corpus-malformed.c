@@ -9,10 +9,10 @@
  * Adding a case needs no code. CORPUS_UPDATE=1 writes the messages the parsers give
  * into expected (review the diff before committing it). */
 #include <check.h>
-#include <dirent.h>
 
 #include "imds.h"
 #include "ovf.h"
+#include "testutil.h"
 
 #define CORPUS_MAX_CASES 512
 
@@ -26,56 +26,18 @@ typedef struct Corpus {
 static Corpus imds_corpus = {.dir = "imds/invalid", .input = "input.json"};
 static Corpus ovf_corpus = {.dir = "ovf/invalid", .input = "ovf-env.xml"};
 
-static char *data_path(const char *rel) {
-        const char *top = getenv("TOP");
-        char *s = NULL;
-        if (asprintf_safe(&s, "%s/test/data/%s", top && *top ? top : ".", rel) < 0) return NULL;
-        return s;
-}
-
-static int name_cmp(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Case directories (names not starting with '.'), sorted; fills names when non-NULL. */
-static size_t list_cases(const char *rel, char **names) {
-        _cleanup_free_ char *dir = data_path(rel);
-        DIR *d = dir ? opendir(dir) : NULL;
-        size_t n = 0;
-        if (!d) return 0;
-        struct dirent *de;
-        while ((de = readdir(d)) && n < CORPUS_MAX_CASES) {
-                if (de->d_name[0] == '.') continue;
-                if (names) names[n] = strdup(de->d_name);
-                n++;
-        }
-        closedir(d);
-        if (names) qsort(names, n, sizeof *names, name_cmp);
-        return n;
-}
-
-static char *case_file(const Corpus *c, const char *name, const char *file, size_t *ret_len) {
-        _cleanup_free_ char *rel = NULL;
-        ck_assert_int_ge(asprintf_safe(&rel, "%s/%s/%s", c->dir, name, file), 0);
-        _cleanup_free_ char *path = data_path(rel);
-        char *data = NULL;
-        int r = read_file_capped(path, OVF_MAX_SIZE, &data, ret_len);
-        ck_assert_msg(r >= 0, "cannot read %s: %s", path, strerror(-r));
-        return data;
-}
-
 /* expected holds one line; the trailing newline is not part of the message. */
 static void check_message(const Corpus *c, const char *name, const char *got) {
         if (getenv("CORPUS_UPDATE")) {
                 _cleanup_free_ char *rel = NULL, *text = NULL;
                 ck_assert_int_ge(asprintf_safe(&rel, "%s/%s/expected", c->dir, name), 0);
-                _cleanup_free_ char *path = data_path(rel);
+                _cleanup_free_ char *path = tu_data_path(rel);
                 ck_assert_int_ge(asprintf_safe(&text, "%s\n", got), 0);
                 ck_assert_int_eq(write_file_atomic(path, text, strlen(text), 0644), 0);
                 return;
         }
         size_t elen;
-        _cleanup_free_ char *expected = case_file(c, name, "expected", &elen);
+        _cleanup_free_ char *expected = tu_read_case(c->dir, name, "expected", &elen);
         if (elen > 0 && expected[elen - 1] == '\n') expected[--elen] = 0;
         ck_assert_msg(streq(got, expected), "%s/%s:\n--- expected\n%s\n--- got\n%s", c->dir, name, expected, got);
 }
@@ -83,7 +45,7 @@ static void check_message(const Corpus *c, const char *name, const char *got) {
 START_TEST(test_imds_invalid) {
         const char *name = imds_corpus.names[_i];
         size_t len;
-        _cleanup_free_ char *input = case_file(&imds_corpus, name, imds_corpus.input, &len);
+        _cleanup_free_ char *input = tu_read_case(imds_corpus.dir, name, imds_corpus.input, &len);
         ImdsInstance *sentinel = (ImdsInstance *)&imds_corpus, *inst = sentinel;
         char err[256];
 
@@ -97,7 +59,7 @@ END_TEST
 START_TEST(test_ovf_invalid) {
         const char *name = ovf_corpus.names[_i];
         size_t len;
-        _cleanup_free_ char *input = case_file(&ovf_corpus, name, ovf_corpus.input, &len);
+        _cleanup_free_ char *input = tu_read_case(ovf_corpus.dir, name, ovf_corpus.input, &len);
         OvfEnv *sentinel = (OvfEnv *)&ovf_corpus, *e = sentinel;
         char err[256];
 
@@ -114,8 +76,8 @@ END_TEST
 START_TEST(test_ovf_invalid_strip) {
         const char *name = ovf_corpus.names[_i];
         size_t len, elen;
-        _cleanup_free_ char *input = case_file(&ovf_corpus, name, ovf_corpus.input, &len);
-        _cleanup_free_ char *expected = case_file(&ovf_corpus, name, "expected", &elen);
+        _cleanup_free_ char *input = tu_read_case(ovf_corpus.dir, name, ovf_corpus.input, &len);
+        _cleanup_free_ char *expected = tu_read_case(ovf_corpus.dir, name, "expected", &elen);
         bool semantic = strstr(expected, "CustomData is not base64") ||
                         strstr(expected, "DisableSshPasswordAuthentication must be");
         _cleanup_free_ char *out = NULL;
@@ -133,8 +95,8 @@ START_TEST(test_ovf_invalid_strip) {
 END_TEST
 
 START_TEST(test_corpus_sizes) {
-        size_t customdata = list_cases("customdata/invalid", NULL);
-        size_t config = list_cases("config/invalid", NULL);
+        size_t customdata = tu_list_cases("customdata/invalid", NULL, CORPUS_MAX_CASES);
+        size_t config = tu_list_cases("config/invalid", NULL, CORPUS_MAX_CASES);
 
         ck_assert_uint_ge(imds_corpus.n, 20);
         ck_assert_uint_ge(ovf_corpus.n, 20);
@@ -160,14 +122,11 @@ static Suite *corpus_suite(void) {
 }
 
 int main(void) {
-        imds_corpus.n = list_cases(imds_corpus.dir, imds_corpus.names);
-        ovf_corpus.n = list_cases(ovf_corpus.dir, ovf_corpus.names);
+        imds_corpus.n = tu_list_cases(imds_corpus.dir, imds_corpus.names, CORPUS_MAX_CASES);
+        ovf_corpus.n = tu_list_cases(ovf_corpus.dir, ovf_corpus.names, CORPUS_MAX_CASES);
 
-        SRunner *sr = srunner_create(corpus_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        for (size_t i = 0; i < imds_corpus.n; i++) free(imds_corpus.names[i]);
-        for (size_t i = 0; i < ovf_corpus.n; i++) free(ovf_corpus.names[i]);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        int status = tu_run_suite(corpus_suite());
+        tu_free_cases(imds_corpus.names, imds_corpus.n);
+        tu_free_cases(ovf_corpus.names, ovf_corpus.n);
+        return status;
 }

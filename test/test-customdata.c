@@ -8,11 +8,11 @@
  * absent values as "(none)". A legacy script is "kind=script" and its length; the
  * test also compares its bytes with input.yaml. Adding a case needs no code. */
 #include <check.h>
-#include <dirent.h>
 
 #include "canary.h"
 #include "customdata.h"
 #include "secret.h"
+#include "testutil.h"
 
 #define CORPUS_MAX_CASES 512
 
@@ -20,52 +20,6 @@ static char *invalid_cases[CORPUS_MAX_CASES];
 static size_t n_invalid;
 static char *valid_cases[CORPUS_MAX_CASES];
 static size_t n_valid;
-
-static char *corpus_dir(const char *kind) {
-        const char *top = getenv("TOP");
-        char *s = NULL;
-        if (asprintf_safe(&s, "%s/test/data/customdata/%s", top && *top ? top : ".", kind) < 0) return NULL;
-        return s;
-}
-
-static int name_cmp(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static size_t corpus_list(const char *kind, char **names) {
-        _cleanup_free_ char *dir = corpus_dir(kind);
-        DIR *d = dir ? opendir(dir) : NULL;
-        size_t n = 0;
-        if (!d) return 0;
-        struct dirent *de;
-        while ((de = readdir(d)) && n < CORPUS_MAX_CASES) {
-                if (de->d_name[0] == '.') continue;
-                names[n++] = strdup(de->d_name);
-        }
-        closedir(d);
-        qsort(names, n, sizeof *names, name_cmp);
-        return n;
-}
-
-static char *case_file(const char *kind, const char *name, const char *file, size_t *ret_len) {
-        _cleanup_free_ char *dir = corpus_dir(kind);
-        _cleanup_free_ char *path = NULL;
-        char *data = NULL;
-        ck_assert_int_ge(asprintf_safe(&path, "%s/%s/%s", dir, name, file), 0);
-        int r = read_file_capped(path, 1024 * 1024, &data, ret_len);
-        ck_assert_msg(r >= 0, "cannot read %s: %s", path, strerror(-r));
-        return data;
-}
-
-static char *problems_text(const Problems *p) {
-        char *buf = NULL;
-        size_t size = 0;
-        FILE *f = open_memstream(&buf, &size);
-        ck_assert_ptr_nonnull(f);
-        problems_print(p, f);
-        fclose(f);
-        return buf;
-}
 
 static const char *or_none(const char *s) { return s ? s : "(none)"; }
 static const char *yes_no(bool b) { return b ? "true" : "false"; }
@@ -109,8 +63,8 @@ static void assert_no_canary(const char *text) {
 START_TEST(test_corpus_invalid) {
         const char *name = invalid_cases[_i];
         size_t len, elen;
-        _cleanup_free_ char *input = case_file("invalid", name, "input.yaml", &len);
-        _cleanup_free_ char *expected = case_file("invalid", name, "expected", &elen);
+        _cleanup_free_ char *input = tu_read_case("customdata/invalid", name, "input.yaml", &len);
+        _cleanup_free_ char *expected = tu_read_case("customdata/invalid", name, "expected", &elen);
         CustomData sentinel = {}, *c = &sentinel;
         Problems p;
 
@@ -123,7 +77,7 @@ START_TEST(test_corpus_invalid) {
         ck_assert_msg(c == &sentinel, "%s: *ret written on failure", name);
         ck_assert_msg(p.n > 0, "%s: no problem reported", name);
 
-        _cleanup_free_ char *text = problems_text(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         ck_assert_msg(streq(text, expected), "%s:\n--- expected\n%s--- got\n%s", name, expected, text);
         for (size_t i = 0; i < p.n; i++) assert_no_canary(p.items[i].message);
         problems_done(&p);
@@ -133,15 +87,15 @@ END_TEST
 START_TEST(test_corpus_valid) {
         const char *name = valid_cases[_i];
         size_t len, elen;
-        _cleanup_free_ char *input = case_file("valid", name, "input.yaml", &len);
-        _cleanup_free_ char *expected = case_file("valid", name, "expected", &elen);
+        _cleanup_free_ char *input = tu_read_case("customdata/valid", name, "input.yaml", &len);
+        _cleanup_free_ char *expected = tu_read_case("customdata/valid", name, "expected", &elen);
         _cleanup_(customdata_freep) CustomData *c = NULL;
         Problems p;
 
         secret_registry_clear();
         ck_assert_int_eq(problems_init(&p, "input.yaml"), 0);
         int r = customdata_parse(input, len, "input.yaml", &c, &p);
-        _cleanup_free_ char *text = problems_text(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         ck_assert_msg(r == 0, "%s: expected success, got %d:\n%s", name, r, text);
         ck_assert_int_eq(p.n, 0);
         _cleanup_free_ char *d = dump(c);
@@ -263,7 +217,7 @@ START_TEST(test_secrets_registered_on_failure) {
         ck_assert(secret_contains_any(CANARY_UPDATE_KEY, strlen(CANARY_UPDATE_KEY)));
         ck_assert(secret_contains_any(CANARY_PUSH_TOKEN, strlen(CANARY_PUSH_TOKEN)));
         ck_assert(secret_contains_any(CANARY_HMAC_TOKEN "!", strlen(CANARY_HMAC_TOKEN) + 1));
-        _cleanup_free_ char *text = problems_text(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         assert_no_canary(text);
         problems_done(&p);
         secret_registry_clear();
@@ -287,7 +241,7 @@ START_TEST(test_size_cap) {
         problems_done(&p);
 
         ck_assert_int_eq(parse(big, CUSTOMDATA_MAX + 1, &c, &p), -EINVAL);
-        _cleanup_free_ char *text = problems_text(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         ck_assert_str_eq(text, "t.yaml: custom data is larger than 65536 bytes\n");
         problems_done(&p);
         secret_registry_clear();
@@ -305,7 +259,7 @@ START_TEST(test_problem_file_and_order) {
          * problems already in the list stay first. */
         ck_assert_int_eq(customdata_parse(doc, strlen(doc), "custom-data", &c, &p), -EINVAL);
         ck_assert_str_eq(p.file, "cli-name");
-        _cleanup_free_ char *text = problems_text(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         ck_assert_str_eq(text,
                          "cli-name:99:1: earlier problem\n"
                          "custom-data:1:1: vsensor.update_key: required key is missing\n"
@@ -362,7 +316,7 @@ START_TEST(test_hostile_huge_scalars) {
         CustomData *c = NULL;
         Problems p;
         ck_assert_int_eq(parse(doc, n, &c, &p), -EINVAL);
-        _cleanup_free_ char *text = problems_text(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         ck_assert_ptr_nonnull(strstr(text, "hmac_token: 6 to 62 letters or digits (got 61440 characters)"));
         problems_done(&p);
 
@@ -458,14 +412,11 @@ static Suite *customdata_suite(void) {
 }
 
 int main(void) {
-        n_invalid = corpus_list("invalid", invalid_cases);
-        n_valid = corpus_list("valid", valid_cases);
+        n_invalid = tu_list_cases("customdata/invalid", invalid_cases, CORPUS_MAX_CASES);
+        n_valid = tu_list_cases("customdata/valid", valid_cases, CORPUS_MAX_CASES);
 
-        SRunner *sr = srunner_create(customdata_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        for (size_t i = 0; i < n_invalid; i++) free(invalid_cases[i]);
-        for (size_t i = 0; i < n_valid; i++) free(valid_cases[i]);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        int status = tu_run_suite(customdata_suite());
+        tu_free_cases(invalid_cases, n_invalid);
+        tu_free_cases(valid_cases, n_valid);
+        return status;
 }

@@ -25,6 +25,7 @@
 #include "http.h"
 #include "imds.h"
 #include "retry.h"
+#include "testutil.h"
 #include "util.h"
 #include "wireserver.h"
 
@@ -201,9 +202,8 @@ static char *instance_json, *goalstate_xml, *installer_sh, *userdata_b64;
 static int time_scale = 1;
 
 static char *slurp(const char *rel) {
-        const char *top = getenv("TOP");
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", top && *top ? top : ".", rel);
+        snprintf(path, sizeof path, "%s/%s", tu_top(), rel);
         char *data = NULL;
         if (read_file_capped(path, 4 * 1024 * 1024, &data, NULL) < 0) {
                 fprintf(stderr, "test-faults: cannot read %s\n", path);
@@ -636,14 +636,11 @@ int main(void) {
         userdata_b64 = base64_encode(USERDATA_TEXT, strlen(USERDATA_TEXT));
         if (http_global_init() < 0) return 1;
 
-        SRunner *sr = srunner_create(faults_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        int status = tu_run_suite(faults_suite());
         http_global_cleanup();
         free(instance_json);
         free(goalstate_xml);
         free(installer_sh);
         free(userdata_b64);
-        return failed == 0 ? 0 : 1;
+        return status;
 }

@@ -2,7 +2,6 @@
  * and a raw socket server where the fake cannot misbehave enough. */
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -14,6 +13,7 @@
 #include "canary.h"
 #include "fake-server.h"
 #include "http.h"
+#include "testutil.h"
 #include "util.h"
 
 /* Handshakes are slow under valgrind; the default 5 s connect timeout is not a test subject here. */
@@ -569,10 +569,6 @@ START_TEST(test_error_strings) {
 }
 END_TEST
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
 static int run_make_certs(const char *dir) {
         pid_t pid = fork();
         if (pid < 0) return -errno;
@@ -633,17 +629,14 @@ int main(void) {
                 snprintf(certs_dir, sizeof certs_dir, "%s/certs", tmp_dir);
                 if (run_make_certs(certs_dir) < 0) {
                         fprintf(stderr, "test-http: make-certs.sh failed (run from the repository top)\n");
-                        nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+                        tu_rm_rf(tmp_dir);
                         return 1;
                 }
         }
         if (http_global_init() < 0) return 1;
 
-        SRunner *sr = srunner_create(http_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        int status = tu_run_suite(http_suite());
         http_global_cleanup();
-        nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        return failed == 0 ? 0 : 1;
+        tu_rm_rf(tmp_dir);
+        return status;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
 #include "util.h"
 
 #include "base64.h"
@@ -16,12 +17,9 @@
 #define USERDATA_ROUTE "/metadata/instance/compute/userData"
 
 static char *load_fixture(const char *name, size_t *len) {
-        const char *top = getenv("TOP");
-        _cleanup_free_ char *path = NULL;
-        char *data = NULL;
-        ck_assert_int_ge(asprintf_safe(&path, "%s/test/data/imds/%s", top ? top : ".", name), 0);
-        ck_assert_msg(read_file_capped(path, 1024 * 1024, &data, len) == 0, "cannot read %s", path);
-        return data;
+        _cleanup_free_ char *rel = strjoin("imds/", name, NULL);
+        ck_assert_ptr_nonnull(rel);
+        return tu_read_data(rel, len);
 }
 
 static ImdsInstance *parse_fixture_ok(const char *name) {
@@ -436,9 +434,5 @@ static Suite *imds_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(imds_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return tu_run_suite(imds_suite());
 }

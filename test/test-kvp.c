@@ -1,7 +1,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -9,24 +8,20 @@
 #include <sys/wait.h>
 
 #include "kvp.h"
+#include "testutil.h"
 #include "util.h"
 
-static char dir[] = "/tmp/test-kvp-XXXXXX";
+static char dir[64];
 static char pool[512];
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(p);
-}
-
 static void setup(void) {
-        ck_assert_ptr_nonnull(mkdtemp(dir));
+        tu_mkdtemp(dir, sizeof dir, "/tmp/test-kvp-XXXXXX");
         /* The directory does not exist yet: kvp_append must create it. */
         snprintf(pool, sizeof pool, "%s/var/lib/hyperv/.kvp_pool_1", dir);
 }
 
 static void teardown(void) {
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        memcpy(dir + strlen(dir) - 6, "XXXXXX", 6);
+        tu_rm_rf(dir);
 }
 
 static char *read_pool(size_t *len) {
@@ -320,9 +315,5 @@ static Suite *kvp_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(kvp_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return tu_run_suite(kvp_suite());
 }

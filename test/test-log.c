@@ -1,6 +1,5 @@
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,34 +8,18 @@
 #include "canary.h"
 #include "log.h"
 #include "secret.h"
+#include "testutil.h"
 #include "util.h"
 
-/* base: made once in the parent (unchecked fixture) and removed there, so it goes
- * even when a failing test skips the checked teardown; tmpdir: one per test. */
-static char base[] = "/tmp/test-log-XXXXXX";
-static char *tmpdir;
-static char *logfile;     /* tmpdir/sub/dir/user-data.log */
+/* Each test has its own tu_tmpdir (testutil's fixtures). */
+static char *logfile;     /* tu_tmpdir/sub/dir/user-data.log */
 static char *errfile;     /* where fd 2 goes during a test */
 static int saved_stderr = -1;
 
-static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *f) {
-        return remove(p);
-}
-
-static void base_setup(void) {
-        ck_assert_ptr_nonnull(mkdtemp(base));
-}
-
-static void base_teardown(void) {
-        nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void setup(void) {
-        /* mkdtemp: with CK_FORK a counter would restart at 0 in every test. */
-        ck_assert_int_ge(asprintf_safe(&tmpdir, "%s/XXXXXX", base), 0);
-        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-        ck_assert_int_ge(asprintf_safe(&logfile, "%s/sub/dir/user-data.log", tmpdir), 0);
-        ck_assert_int_ge(asprintf_safe(&errfile, "%s/stderr", tmpdir), 0);
+        tu_tmpdir_setup();
+        ck_assert_int_ge(asprintf_safe(&logfile, "%s/sub/dir/user-data.log", tu_tmpdir), 0);
+        ck_assert_int_ge(asprintf_safe(&errfile, "%s/stderr", tu_tmpdir), 0);
         /* Capture stderr in a file so the tests can read what the console got. */
         fflush(stderr);
         saved_stderr = dup(STDERR_FILENO);
@@ -57,11 +40,10 @@ static void teardown(void) {
                 close(saved_stderr);
                 saved_stderr = -1;
         }
-        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tu_tmpdir_teardown();
         free(logfile);
         free(errfile);
-        free(tmpdir);
-        logfile = errfile = tmpdir = NULL;
+        logfile = errfile = NULL;
 }
 
 static char *slurp(const char *path) {
@@ -116,7 +98,7 @@ END_TEST
 START_TEST(test_symlink_refused) {
         _cleanup_free_ char *dir = path_dirname(logfile);
         ck_assert_int_eq(mkdir_p(dir, 0700), 0);
-        _cleanup_free_ char *target = strjoin(tmpdir, "/target", NULL);
+        _cleanup_free_ char *target = strjoin(tu_tmpdir, "/target", NULL);
         ck_assert_int_eq(symlink(target, logfile), 0);
         LogOptions o = {.file = logfile, .console_level = LOG_LEVEL_INFO};
         ck_assert_int_eq(log_open(&o), -ELOOP);
@@ -351,7 +333,7 @@ END_TEST
 START_TEST(test_reopen) {
         open_log(LOG_LEVEL_INFO);
         log_info("one");
-        _cleanup_free_ char *other = strjoin(tmpdir, "/other.log", NULL);
+        _cleanup_free_ char *other = strjoin(tu_tmpdir, "/other.log", NULL);
         LogOptions o = {.file = other, .console_level = LOG_LEVEL_INFO};
         ck_assert_int_eq(log_open(&o), 0);
         log_info("two");
@@ -365,7 +347,7 @@ END_TEST
 static Suite *log_suite(void) {
         Suite *s = suite_create("log");
         TCase *tc = tcase_create("core");
-        tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+        tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_modes);
         tcase_add_test(tc, test_symlink_refused);
@@ -385,9 +367,5 @@ static Suite *log_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(log_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return tu_run_suite(log_suite());
 }

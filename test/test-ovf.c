@@ -10,6 +10,7 @@
 
 #include "base64.h"
 #include "ovf.h"
+#include "testutil.h"
 #include "util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(OvfEnv *, ovf_env_free);
@@ -18,19 +19,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(OvfEnv *, ovf_env_free);
 #define KEY1 "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7fixturekey1== azureuser@example"
 #define KEY2 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKey2 ops@example"
 
-static char *fixture_path(const char *name) {
-        const char *top = getenv("TOP");
-        char *p = NULL;
-        ck_assert_int_ge(asprintf_safe(&p, "%s/test/data/ovf/%s", isempty(top) ? "." : top, name), 0);
-        return p;
-}
-
 static char *load_fixture(const char *name, size_t *ret_len) {
-        _cleanup_free_ char *path = fixture_path(name);
-        char *data = NULL;
-        int r = read_file_capped(path, 1024 * 1024, &data, ret_len);
-        ck_assert_msg(r == 0, "cannot read %s: %s", path, strerror(-r));
-        return data;
+        _cleanup_free_ char *rel = strjoin("ovf/", name, NULL);
+        ck_assert_ptr_nonnull(rel);
+        return tu_read_data(rel, ret_len);
 }
 
 static int parse_fixture(const char *name, OvfEnv **ret, char *err, size_t errsize) {
@@ -425,9 +417,5 @@ static Suite *ovf_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(ovf_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return tu_run_suite(ovf_suite());
 }

@@ -5,16 +5,7 @@
 #include "canary.h"
 #include "problem.h"
 #include "secret.h"
-
-static char *text_of(const Problems *p) {
-        char *buf = NULL;
-        size_t size = 0;
-        FILE *f = open_memstream(&buf, &size);
-        ck_assert_ptr_nonnull(f);
-        problems_print(p, f);
-        fclose(f);
-        return buf;
-}
+#include "testutil.h"
 
 START_TEST(test_format_and_order) {
         Problems p;
@@ -27,7 +18,7 @@ START_TEST(test_format_and_order) {
         ck_assert_uint_eq(p.items[0].line, 3);
         ck_assert_uint_eq(p.items[0].column, 7);
 
-        _cleanup_free_ char *text = text_of(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         ck_assert_str_eq(text,
                          "custom-data.yaml:3:7: vsensor.master.port: expected an integer\n"
                          "custom-data.yaml:1:1: second, although earlier in the file\n"
@@ -49,7 +40,7 @@ START_TEST(test_set_file_applies_to_later_problems) {
         ck_assert_int_eq(problems_set_file(&p, "/etc/vsensor-init/config.d/10-x.yaml"), 0);
         ck_assert_int_eq(problems_add(&p, 4, 5, "b"), 0);
         ck_assert_str_eq(p.file, "/etc/vsensor-init/config.d/10-x.yaml");
-        _cleanup_free_ char *text = text_of(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         ck_assert_str_eq(text,
                          "/etc/vsensor-init/config.yaml:2:3: a\n"
                          "/etc/vsensor-init/config.d/10-x.yaml:4:5: b\n");
@@ -62,7 +53,7 @@ START_TEST(test_no_file) {
         ck_assert_int_eq(problems_init(&p, NULL), 0);
         ck_assert_int_eq(problems_add(&p, 4, 2, "x"), 0);
         ck_assert_int_eq(problems_add(&p, 0, 0, "y"), 0);
-        _cleanup_free_ char *text = text_of(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         ck_assert_str_eq(text, "4:2: x\ny\n");
         problems_done(&p);
 }
@@ -72,7 +63,7 @@ START_TEST(test_empty) {
         Problems p;
         ck_assert_int_eq(problems_init(&p, "<stdin>"), 0);
         ck_assert_ptr_null(problems_first(&p));
-        _cleanup_free_ char *text = text_of(&p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
         ck_assert_str_eq(text, "");
         problems_done(&p);
         problems_done(&p);   /* twice is harmless */
@@ -135,9 +126,5 @@ static Suite *problem_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(problem_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return tu_run_suite(problem_suite());
 }

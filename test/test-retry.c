@@ -1,13 +1,13 @@
 /* test-retry: backoff arithmetic, status predicates and retry_http against the fake server. */
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "fake-server.h"
 #include "retry.h"
+#include "testutil.h"
 #include "util.h"
 
 static char tmp_dir[PATH_MAX];
@@ -370,10 +370,6 @@ START_TEST(test_out_fd_rewound_between_tries) {
 }
 END_TEST
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
 static Suite *retry_suite(void) {
         Suite *s = suite_create("retry");
         TCase *tc = tcase_create("delay");
@@ -407,11 +403,8 @@ int main(void) {
                 return 1;
         }
         if (http_global_init() < 0) return 1;
-        SRunner *sr = srunner_create(retry_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        int status = tu_run_suite(retry_suite());
         http_global_cleanup();
-        nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        return failed == 0 ? 0 : 1;
+        tu_rm_rf(tmp_dir);
+        return status;
 }

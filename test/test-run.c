@@ -1,28 +1,13 @@
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "run.h"
+#include "testutil.h"
 #include "util.h"
-
-/* Made in the parent (unchecked fixture) and removed there, also after a failure. */
-static char base[] = "/tmp/test-run-XXXXXX";
-
-static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *f) {
-        return remove(p);
-}
-
-static void base_setup(void) {
-        ck_assert_ptr_nonnull(mkdtemp(base));
-}
-
-static void base_teardown(void) {
-        nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Lines a child printed, per stream, in order. */
 typedef struct Capture {
@@ -174,7 +159,7 @@ START_TEST(test_environment) {
 END_TEST
 
 START_TEST(test_cwd) {
-        _cleanup_free_ char *dir = strjoin(base, "/cwd", NULL);
+        _cleanup_free_ char *dir = strjoin(tu_base, "/cwd", NULL);
         ck_assert_int_eq(mkdir(dir, 0700), 0);
         Capture c = {0};
         RunResult r = {0};
@@ -233,7 +218,7 @@ START_TEST(test_exec_failure) {
         ck_assert_int_eq(run_command(&o, &r), -ENOENT);
         ck_assert_int_eq(r.exit_code, 99);  /* untouched on failure */
 
-        _cleanup_free_ char *path = strjoin(base, "/not-executable", NULL);
+        _cleanup_free_ char *path = strjoin(tu_base, "/not-executable", NULL);
         ck_assert_int_eq(write_file_atomic(path, "#!/bin/sh\nexit 0\n", 17, 0644), 0);
         const char *noexec[] = {path, NULL};
         o.argv = noexec;
@@ -371,7 +356,7 @@ static Suite *run_suite(void) {
         Suite *s = suite_create("run");
         TCase *tc = tcase_create("core");
         tcase_set_timeout(tc, 10);
-        tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+        tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
         tcase_add_test(tc, test_exit_codes);
         tcase_add_test(tc, test_signal);
         tcase_add_test(tc, test_describe_timeout);
@@ -394,9 +379,5 @@ static Suite *run_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(run_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return tu_run_suite(run_suite());
 }

@@ -4,6 +4,7 @@
 
 #include "canary.h"
 #include "secret.h"
+#include "testutil.h"
 #include "util.h"
 
 static void setup(void) { secret_registry_clear(); }
@@ -180,9 +181,5 @@ static Suite *secret_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(secret_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return tu_run_suite(secret_suite());
 }

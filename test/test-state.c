@@ -1,8 +1,6 @@
 /* state: state.json round trip, strict loading, atomic 0600 saves, the run lock. */
 #include <check.h>
-#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -10,67 +8,14 @@
 #include <sys/wait.h>
 
 #include "state.h"
+#include "testutil.h"
 #include "util.h"
-
-static char basedir[64];
-static char tmpdir[96];
-
-static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw) {
-        (void)st;
-        (void)type;
-        (void)ftw;
-        return remove(p);
-}
-
-/* The base directory is made and removed by an unchecked fixture, in the runner
- * itself, so it goes away even when a test fails and skips its own teardown. */
-static void base_setup(void) {
-        snprintf(basedir, sizeof basedir, "/tmp/test-state-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(basedir));
-}
-
-static void base_teardown(void) {
-        nftw(basedir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup(void) {
-        snprintf(tmpdir, sizeof tmpdir, "%s/t-XXXXXX", basedir);
-        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void) {
-        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static char *tpath(const char *name) {
-        char *p = strjoin(tmpdir, "/", name);
-        ck_assert_ptr_nonnull(p);
-        return p;
-}
 
 static void put_file(const char *path, const char *content) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(write_all(fd, content, strlen(content)), 0);
         close(fd);
-}
-
-static char *get_file(const char *path) {
-        char *buf = NULL;
-        ck_assert_int_eq(read_file_capped(path, 1 << 20, &buf, NULL), 0);
-        return buf;
-}
-
-/* Number of directory entries other than . and .. */
-static int count_entries(const char *dir) {
-        DIR *d = opendir(dir);
-        ck_assert_ptr_nonnull(d);
-        int n = 0;
-        struct dirent *de;
-        while ((de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) n++;
-        closedir(d);
-        return n;
 }
 
 START_TEST(test_step_state_strings) {
@@ -126,7 +71,7 @@ START_TEST(test_set_get_attempts) {
 END_TEST
 
 START_TEST(test_round_trip) {
-        _cleanup_free_ char *path = tpath("state/state.json");
+        _cleanup_free_ char *path = tu_tmp_path("state/state.json");
         _cleanup_(state_freep) State *s = state_new();
         ck_assert_int_eq(state_set_vm_id(s, "vm-123"), 0);
         s->boot_id = strdup("boot-abc");
@@ -153,15 +98,15 @@ START_TEST(test_round_trip) {
         ck_assert_ptr_null(l->steps[2].error);
 
         /* Saving what was loaded gives the same bytes. */
-        _cleanup_free_ char *first = get_file(path);
+        _cleanup_free_ char *first = tu_read_file(path, NULL);
         ck_assert_int_eq(state_save(l, path), 0);
-        _cleanup_free_ char *second = get_file(path);
+        _cleanup_free_ char *second = tu_read_file(path, NULL);
         ck_assert_str_eq(first, second);
 }
 END_TEST
 
 START_TEST(test_exact_format) {
-        _cleanup_free_ char *path = tpath("state.json");
+        _cleanup_free_ char *path = tu_tmp_path("state.json");
         _cleanup_(state_freep) State *s = state_new();
         ck_assert_int_eq(state_set_vm_id(s, "vm-1"), 0);
         ck_assert_int_eq(state_set(s, "install", STEP_DONE, NULL), 0);
@@ -169,7 +114,7 @@ START_TEST(test_exact_format) {
         s->steps[0].updated = strdup("2026-11-28T00:04:10.123Z");
         s->steps[0].attempts = 1;
         ck_assert_int_eq(state_save(s, path), 0);
-        _cleanup_free_ char *got = get_file(path);
+        _cleanup_free_ char *got = tu_read_file(path, NULL);
         ck_assert_str_eq(got,
                          "{\n"
                          "  \"version\": 1,\n"
@@ -189,7 +134,7 @@ START_TEST(test_exact_format) {
 END_TEST
 
 START_TEST(test_order_kept) {
-        _cleanup_free_ char *path = tpath("state.json");
+        _cleanup_free_ char *path = tu_tmp_path("state.json");
         static const char *const names[] = {"wait-apt", "install", "register", "hmac", "a-last"};
         _cleanup_(state_freep) State *s = state_new();
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
@@ -219,7 +164,7 @@ START_TEST(test_order_kept) {
 END_TEST
 
 START_TEST(test_missing_file) {
-        _cleanup_free_ char *path = tpath("nope/state.json");
+        _cleanup_free_ char *path = tu_tmp_path("nope/state.json");
         _cleanup_(state_freep) State *l = NULL;
         ck_assert_int_eq(state_load(path, &l), 0);
         ck_assert_ptr_nonnull(l);
@@ -228,7 +173,7 @@ START_TEST(test_missing_file) {
         ck_assert_uint_eq(l->n_steps, 0);
         ck_assert_int_eq(state_get(l, "install"), STEP_PENDING);
         /* Loading creates nothing. */
-        ck_assert_int_eq(count_entries(tmpdir), 0);
+        ck_assert_int_eq(tu_count_entries(tu_tmpdir), 0);
 }
 END_TEST
 
@@ -261,21 +206,21 @@ static const char *const bad_docs[] = {
 };
 
 START_TEST(test_corrupt_file) {
-        _cleanup_free_ char *path = tpath("state.json");
+        _cleanup_free_ char *path = tu_tmp_path("state.json");
         const char *doc = bad_docs[_i];
         put_file(path, doc);
         State *l = (State *)0x1;
         ck_assert_msg(state_load(path, &l) == -EBADMSG, "accepted: %s", doc);
         ck_assert_ptr_eq(l, (State *)0x1); /* ret untouched on failure */
         /* The file is not replaced or removed. */
-        _cleanup_free_ char *after = get_file(path);
+        _cleanup_free_ char *after = tu_read_file(path, NULL);
         ck_assert_str_eq(after, doc);
-        ck_assert_int_eq(count_entries(tmpdir), 1);
+        ck_assert_int_eq(tu_count_entries(tu_tmpdir), 1);
 }
 END_TEST
 
 START_TEST(test_unknown_fields_ignored) {
-        _cleanup_free_ char *path = tpath("state.json");
+        _cleanup_free_ char *path = tu_tmp_path("state.json");
         put_file(path, "{\"version\": 1, \"future\": {\"x\": [1]}, \"vm_id\": null, "
                        "\"steps\": [{\"name\": \"install\", \"state\": \"skipped\", \"extra\": 1, "
                        "\"error\": null, \"updated\": null}]}");
@@ -289,7 +234,7 @@ START_TEST(test_unknown_fields_ignored) {
 END_TEST
 
 START_TEST(test_size_cap) {
-        _cleanup_free_ char *path = tpath("state.json");
+        _cleanup_free_ char *path = tu_tmp_path("state.json");
         size_t n = 1024 * 1024 + 1;
         _cleanup_free_ char *big = malloc(n + 1);
         memset(big, ' ', n);
@@ -308,8 +253,8 @@ START_TEST(test_size_cap) {
 END_TEST
 
 static void check_mode_under_umask(mode_t mask) {
-        _cleanup_free_ char *dir = tpath("d");
-        _cleanup_free_ char *path = tpath("d/state.json");
+        _cleanup_free_ char *dir = tu_tmp_path("d");
+        _cleanup_free_ char *path = tu_tmp_path("d/state.json");
         mode_t old = umask(mask);
         _cleanup_(state_freep) State *s = state_new();
         ck_assert_int_eq(state_set(s, "install", STEP_DONE, NULL), 0);
@@ -324,7 +269,7 @@ static void check_mode_under_umask(mode_t mask) {
         ck_assert_int_eq(stat(dir, &st), 0);
         ck_assert_int_eq(st.st_mode & 07777, 0700);
         /* No temp file left behind. */
-        ck_assert_int_eq(count_entries(dir), 1);
+        ck_assert_int_eq(tu_count_entries(dir), 1);
 }
 
 START_TEST(test_mode_umask_022) { check_mode_under_umask(022); }
@@ -334,15 +279,15 @@ START_TEST(test_mode_umask_000) { check_mode_under_umask(0); }
 END_TEST
 
 START_TEST(test_save_fails_parent_is_file) {
-        _cleanup_free_ char *file = tpath("file");
-        _cleanup_free_ char *path = tpath("file/state.json");
+        _cleanup_free_ char *file = tu_tmp_path("file");
+        _cleanup_free_ char *path = tu_tmp_path("file/state.json");
         put_file(file, "x");
         _cleanup_(state_freep) State *s = state_new();
         ck_assert_int_eq(state_set(s, "install", STEP_DONE, NULL), 0);
         ck_assert_int_lt(state_save(s, path), 0);
-        _cleanup_free_ char *after = get_file(file);
+        _cleanup_free_ char *after = tu_read_file(file, NULL);
         ck_assert_str_eq(after, "x");
-        ck_assert_int_eq(count_entries(tmpdir), 1);
+        ck_assert_int_eq(tu_count_entries(tu_tmpdir), 1);
 }
 END_TEST
 
@@ -352,8 +297,8 @@ START_TEST(test_save_fails_readonly_dir_keeps_old) {
         /* Stack buffers only: valgrind reports heap memory a forked child holds at
          * _exit() as lost. */
         char dir[256], path[256], before[4096];
-        snprintf(dir, sizeof dir, "%s/ro", tmpdir);
-        snprintf(path, sizeof path, "%s/ro/state.json", tmpdir);
+        snprintf(dir, sizeof dir, "%s/ro", tu_tmpdir);
+        snprintf(path, sizeof path, "%s/ro/state.json", tu_tmpdir);
         State *old = state_new();
         ck_assert_int_eq(state_set_vm_id(old, "vm-old"), 0);
         ck_assert_int_eq(state_set(old, "install", STEP_FAILED, "old"), 0);
@@ -369,8 +314,8 @@ START_TEST(test_save_fails_readonly_dir_keeps_old) {
         bool root = geteuid() == 0;
         const uid_t nobody = 65534;
         if (root) {
-                ck_assert_int_eq(chmod(basedir, 0711), 0);
-                ck_assert_int_eq(chmod(tmpdir, 0711), 0);
+                ck_assert_int_eq(chmod(tu_base, 0711), 0);
+                ck_assert_int_eq(chmod(tu_tmpdir, 0711), 0);
                 ck_assert_int_eq(chown(dir, nobody, nobody), 0);
                 ck_assert_int_eq(chown(path, nobody, nobody), 0);
         }
@@ -394,9 +339,9 @@ START_TEST(test_save_fails_readonly_dir_keeps_old) {
         ck_assert_int_eq(WEXITSTATUS(status), 0);
 
         ck_assert_int_eq(chmod(dir, 0700), 0);
-        _cleanup_free_ char *after = get_file(path);
+        _cleanup_free_ char *after = tu_read_file(path, NULL);
         ck_assert_str_eq(after, before);
-        ck_assert_int_eq(count_entries(dir), 1);
+        ck_assert_int_eq(tu_count_entries(dir), 1);
         _cleanup_(state_freep) State *l = NULL;
         ck_assert_int_eq(state_load(path, &l), 0);
         ck_assert_str_eq(l->vm_id, "vm-old");
@@ -404,7 +349,7 @@ START_TEST(test_save_fails_readonly_dir_keeps_old) {
 END_TEST
 
 START_TEST(test_reset) {
-        _cleanup_free_ char *path = tpath("state.json");
+        _cleanup_free_ char *path = tu_tmp_path("state.json");
         _cleanup_(state_freep) State *s = state_new();
         ck_assert_int_eq(state_set_vm_id(s, "vm-old"), 0);
         ck_assert_int_eq(state_set(s, "install", STEP_DONE, NULL), 0);
@@ -462,8 +407,8 @@ static pid_t spawn_lock_holder(const char *dir, int *ret_ctl) {
 START_TEST(test_lock) {
         /* Stack buffers: no heap memory live across the fork. */
         char dir[256], lockfile[256];
-        snprintf(dir, sizeof dir, "%s/var/lib/vsensor-init", tmpdir);
-        snprintf(lockfile, sizeof lockfile, "%s/var/lib/vsensor-init/lock", tmpdir);
+        snprintf(dir, sizeof dir, "%s/var/lib/vsensor-init", tu_tmpdir);
+        snprintf(lockfile, sizeof lockfile, "%s/var/lib/vsensor-init/lock", tu_tmpdir);
         mode_t old = umask(0);
 
         int ctl;
@@ -493,7 +438,7 @@ START_TEST(test_lock) {
         ck_assert_int_eq(holder, -1); /* not written on success */
         ck_assert_int_eq(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
         /* The file now names us, for the next run's message. */
-        _cleanup_free_ char *content = get_file(lockfile);
+        _cleanup_free_ char *content = tu_read_file(lockfile, NULL);
         char expect[32];
         snprintf(expect, sizeof expect, "%ld\n", (long)getpid());
         ck_assert_str_eq(content, expect);
@@ -510,7 +455,7 @@ START_TEST(test_lock) {
 END_TEST
 
 START_TEST(test_lock_dir_is_file) {
-        _cleanup_free_ char *file = tpath("f");
+        _cleanup_free_ char *file = tu_tmp_path("f");
         put_file(file, "");
         ck_assert_int_lt(state_lock(file, NULL), 0);
 }
@@ -519,8 +464,7 @@ END_TEST
 static Suite *state_suite(void) {
         Suite *s = suite_create("state");
         TCase *tc = tcase_create("core");
-        tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-        tcase_add_checked_fixture(tc, setup, teardown);
+        tu_add_tmpdir_fixtures(tc);
         tcase_add_test(tc, test_step_state_strings);
         tcase_add_test(tc, test_set_get_attempts);
         tcase_add_test(tc, test_round_trip);
@@ -542,9 +486,5 @@ static Suite *state_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(state_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return tu_run_suite(state_suite());
 }

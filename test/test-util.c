@@ -1,50 +1,13 @@
 /* util: paths under --root, capped reads, atomic writes with exact modes, mkdir -p,
  * string arrays, timestamps and bounded random numbers. */
 #include <check.h>
-#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "testutil.h"
 #include "util.h"
-
-static char basedir[64];
-static char tmpdir[96];
-
-static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw) {
-        (void)st;
-        (void)type;
-        (void)ftw;
-        return remove(p);
-}
-
-/* The base directory is made and removed by an unchecked fixture, in the runner
- * itself, so it goes away even when a test fails and skips its own teardown. */
-static void base_setup(void) {
-        snprintf(basedir, sizeof basedir, "/tmp/test-util-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(basedir));
-}
-
-static void base_teardown(void) {
-        nftw(basedir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup(void) {
-        snprintf(tmpdir, sizeof tmpdir, "%s/t-XXXXXX", basedir);
-        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void) {
-        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static char *tpath(const char *name) {
-        char *p = strjoin(tmpdir, "/", name);
-        ck_assert_ptr_nonnull(p);
-        return p;
-}
 
 static void put_bytes(const char *path, size_t n, char fill) {
         _cleanup_free_ char *buf = malloc(n ? n : 1);
@@ -54,17 +17,6 @@ static void put_bytes(const char *path, size_t n, char fill) {
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(write_all(fd, buf, n), 0);
         close(fd);
-}
-
-static int count_entries(const char *dir) {
-        DIR *d = opendir(dir);
-        ck_assert_ptr_nonnull(d);
-        int n = 0;
-        struct dirent *de;
-        while ((de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) n++;
-        closedir(d);
-        return n;
 }
 
 static mode_t mode_of(const char *path) {
@@ -116,7 +68,7 @@ END_TEST
 START_TEST(test_read_capped_sizes) {
         /* Around the 4 KiB initial buffer, its doubling, and small caps. */
         static const size_t sizes[] = {1, 10, 4095, 4096, 4097, 8192, 8193, 100000};
-        _cleanup_free_ char *path = tpath("f");
+        _cleanup_free_ char *path = tu_tmp_path("f");
         for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
                 size_t n = sizes[i];
                 put_bytes(path, n, 'a');
@@ -143,7 +95,7 @@ START_TEST(test_read_capped_sizes) {
 END_TEST
 
 START_TEST(test_read_capped_empty_missing) {
-        _cleanup_free_ char *path = tpath("empty");
+        _cleanup_free_ char *path = tu_tmp_path("empty");
         put_bytes(path, 0, 0);
         _cleanup_free_ char *buf = NULL;
         size_t len = 99;
@@ -158,7 +110,7 @@ START_TEST(test_read_capped_empty_missing) {
         ck_assert_str_eq(buf, "zzz");
         ck_assert_int_eq(read_file_capped(path, 0, &buf, NULL), -EFBIG);
 
-        _cleanup_free_ char *missing = tpath("missing");
+        _cleanup_free_ char *missing = tu_tmp_path("missing");
         char *m = NULL;
         ck_assert_int_eq(read_file_capped(missing, 100, &m, NULL), -ENOENT);
         ck_assert_ptr_null(m);
@@ -167,7 +119,7 @@ END_TEST
 
 /* A caller with no meaningful cap passes SIZE_MAX; max + 1 must not wrap to 0. */
 START_TEST(test_read_capped_size_max) {
-        _cleanup_free_ char *path = tpath("f");
+        _cleanup_free_ char *path = tu_tmp_path("f");
         put_bytes(path, 10000, 'q');
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
@@ -180,7 +132,7 @@ END_TEST
 /* ---- write_file_atomic ---- */
 
 static void check_write_mode(mode_t mask, mode_t mode) {
-        _cleanup_free_ char *path = tpath("out");
+        _cleanup_free_ char *path = tu_tmp_path("out");
         mode_t old = umask(mask);
         static const char data[] = "first\0with nul";
         ck_assert_int_eq(write_file_atomic(path, data, sizeof data, mode), 0);
@@ -195,7 +147,7 @@ static void check_write_mode(mode_t mask, mode_t mode) {
         ck_assert_int_eq(read_file_capped(path, 100, &buf, &len), 0);
         ck_assert_uint_eq(len, 6);
         ck_assert_str_eq(buf, "second");
-        ck_assert_int_eq(count_entries(tmpdir), 1); /* no temp file left */
+        ck_assert_int_eq(tu_count_entries(tu_tmpdir), 1); /* no temp file left */
 }
 
 START_TEST(test_write_atomic_umask_077) {
@@ -209,7 +161,7 @@ START_TEST(test_write_atomic_umask_000) {
 END_TEST
 
 START_TEST(test_write_atomic_content) {
-        _cleanup_free_ char *path = tpath("bin");
+        _cleanup_free_ char *path = tu_tmp_path("bin");
         unsigned char data[300];
         for (size_t i = 0; i < sizeof data; i++) data[i] = (unsigned char)(i * 7);
         ck_assert_int_eq(write_file_atomic(path, data, sizeof data, 0600), 0);
@@ -223,26 +175,26 @@ START_TEST(test_write_atomic_content) {
         free(TAKE_PTR(buf));
         ck_assert_int_eq(read_file_capped(path, 10, &buf, &len), 0);
         ck_assert_uint_eq(len, 0);
-        ck_assert_int_eq(count_entries(tmpdir), 1);
+        ck_assert_int_eq(tu_count_entries(tu_tmpdir), 1);
 }
 END_TEST
 
 START_TEST(test_write_atomic_dir_missing) {
-        _cleanup_free_ char *path = tpath("nodir/out");
+        _cleanup_free_ char *path = tu_tmp_path("nodir/out");
         ck_assert_int_eq(write_file_atomic(path, "x", 1, 0600), -ENOENT);
-        ck_assert_int_eq(count_entries(tmpdir), 0);
+        ck_assert_int_eq(tu_count_entries(tu_tmpdir), 0);
 }
 END_TEST
 
 START_TEST(test_write_atomic_target_is_dir) {
         /* rename onto a directory fails: the temp file is removed, the directory stays. */
-        _cleanup_free_ char *path = tpath("d");
+        _cleanup_free_ char *path = tu_tmp_path("d");
         ck_assert_int_eq(mkdir(path, 0700), 0);
         ck_assert_int_lt(write_file_atomic(path, "x", 1, 0600), 0);
         struct stat st;
         ck_assert_int_eq(stat(path, &st), 0);
         ck_assert(S_ISDIR(st.st_mode));
-        ck_assert_int_eq(count_entries(tmpdir), 1);
+        ck_assert_int_eq(tu_count_entries(tu_tmpdir), 1);
 }
 END_TEST
 
@@ -250,11 +202,11 @@ END_TEST
 
 START_TEST(test_mkdir_p_modes) {
         mode_t old = umask(022);
-        _cleanup_free_ char *existing = tpath("keep");
+        _cleanup_free_ char *existing = tu_tmp_path("keep");
         ck_assert_int_eq(mkdir(existing, 0755), 0);
-        _cleanup_free_ char *deep = tpath("keep/a/b/c");
+        _cleanup_free_ char *deep = tu_tmp_path("keep/a/b/c");
         ck_assert_int_eq(mkdir_p(deep, 0700), 0);
-        _cleanup_free_ char *a = tpath("keep/a"), *b = tpath("keep/a/b");
+        _cleanup_free_ char *a = tu_tmp_path("keep/a"), *b = tu_tmp_path("keep/a/b");
         ck_assert_int_eq(mode_of(existing), 0755); /* existing ones are left alone */
         ck_assert_int_eq(mode_of(a), 0700);
         ck_assert_int_eq(mode_of(b), 0700);
@@ -263,18 +215,18 @@ START_TEST(test_mkdir_p_modes) {
         ck_assert_int_eq(mkdir_p(deep, 0755), 0);
         ck_assert_int_eq(mode_of(deep), 0700);
         /* Trailing slash and doubled slashes. */
-        _cleanup_free_ char *slashed = tpath("x//y/");
+        _cleanup_free_ char *slashed = tu_tmp_path("x//y/");
         ck_assert_int_eq(mkdir_p(slashed, 0750), 0);
-        _cleanup_free_ char *y = tpath("x/y");
+        _cleanup_free_ char *y = tu_tmp_path("x/y");
         ck_assert_int_eq(mode_of(y), 0750);
         umask(old);
 }
 END_TEST
 
 START_TEST(test_mkdir_p_file_in_the_way) {
-        _cleanup_free_ char *file = tpath("file");
+        _cleanup_free_ char *file = tu_tmp_path("file");
         put_bytes(file, 1, 'x');
-        _cleanup_free_ char *below = tpath("file/sub");
+        _cleanup_free_ char *below = tu_tmp_path("file/sub");
         ck_assert_int_eq(mkdir_p(below, 0700), -ENOTDIR);
         /* The last component being a regular file is not a directory either. */
         ck_assert_int_lt(mkdir_p(file, 0700), 0);
@@ -397,8 +349,7 @@ END_TEST
 static Suite *util_suite(void) {
         Suite *s = suite_create("util");
         TCase *tc = tcase_create("core");
-        tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-        tcase_add_checked_fixture(tc, setup, teardown);
+        tu_add_tmpdir_fixtures(tc);
         tcase_add_test(tc, test_path_under_root);
         tcase_add_test(tc, test_path_dirname);
         tcase_add_test(tc, test_read_capped_sizes);
@@ -423,9 +374,5 @@ static Suite *util_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(util_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return tu_run_suite(util_suite());
 }

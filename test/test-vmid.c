@@ -1,30 +1,25 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "testutil.h"
 #include "util.h"
 #include "vmid.h"
 
-static char root[] = "/tmp/test-vmid-XXXXXX";
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(p);
-}
+static char root[64];
 
 static void setup(void) {
-        ck_assert_ptr_nonnull(mkdtemp(root));
+        tu_mkdtemp(root, sizeof root, "/tmp/test-vmid-XXXXXX");
         char dmi[512];
         snprintf(dmi, sizeof dmi, "%s/sys/class/dmi/id", root);
         ck_assert_int_eq(mkdir_p(dmi, 0755), 0);
 }
 
 static void teardown(void) {
-        nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        memcpy(root + strlen(root) - 6, "XXXXXX", 6);
+        tu_rm_rf(root);
 }
 
 static void write_uuid(const char *content) {
@@ -162,9 +157,5 @@ static Suite *vmid_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(vmid_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return tu_run_suite(vmid_suite());
 }

@@ -9,6 +9,7 @@
 
 #include "fake-server.h"
 #include "http.h"
+#include "testutil.h"
 #include "util.h"
 #include "wireserver.h"
 
@@ -484,10 +485,7 @@ static Suite *wireserver_suite(void) {
 
 int main(void) {
         http_global_init();
-        SRunner *sr = srunner_create(wireserver_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        int status = tu_run_suite(wireserver_suite());
         http_global_cleanup();
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return status;
 }

@@ -4,15 +4,9 @@
 #include <sys/stat.h>
 
 #include "e2e.h"
+#include "testutil.h"
 
 static E2e e;
-
-static const char expected_calls[] =
-        "set_pushtoken.sh " CANARY_PUSH_TOKEN " dt-master.example.com:443\n"
-        "set_ossensor_hmac.sh " CANARY_HMAC_TOKEN "\n"
-        "set_pcap_azure_container.sh mystorageacct darktrace-vsensor-quickstart-pcaps\n"
-        "set_ossensor_loadbalancer_direct.sh 1\n"
-        "set_ephemeral.sh 1\n";
 
 START_TEST(happy_path_from_userdata) {
         e2e_setup(&e, NULL);
@@ -20,7 +14,7 @@ START_TEST(happy_path_from_userdata) {
         ck_assert_int_eq(e2e_run(&e, (const char *[]){"run", NULL}), 0);
 
         _cleanup_free_ char *calls = e2e_helper_calls(&e);
-        ck_assert_str_eq(calls, expected_calls);
+        ck_assert_str_eq(calls, e2e_custom_data_calls);
         ck_assert(e2e_exists(&e, "/etc/darktrace/.user-data-success"));
         ck_assert_int_eq(e2e_mode(&e, "/var/log/user-data.log"), 0600);
         ck_assert_int_eq(e2e_mode(&e, "/var/lib/vsensor-init/state.json"), 0600);
@@ -94,7 +88,7 @@ START_TEST(rerun_is_a_noop) {
                        e2e_count(&e, "GET", "/metadata/instance/compute/userData");
         ck_assert_uint_eq(after, requests);
         _cleanup_free_ char *calls = e2e_helper_calls(&e);
-        ck_assert_str_eq(calls, expected_calls);
+        ck_assert_str_eq(calls, e2e_custom_data_calls);
         _cleanup_free_ char *log2 = e2e_read(&e, "/var/log/user-data.log");
         _cleanup_free_ char *state2 = e2e_read(&e, "/var/lib/vsensor-init/state.json");
         ck_assert_str_eq(state1, state2);
@@ -119,9 +113,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return tu_run_suite(suite());
 }

@@ -18,6 +18,7 @@
 
 #include "e2e.h"
 #include "kvp.h"
+#include "testutil.h"
 
 #define STATE_DIR "/var/lib/vsensor-init"
 #define STATE_FILE STATE_DIR "/state.json"
@@ -569,9 +570,5 @@ int main(void) {
                 fprintf(stderr, "test-e2e-crash: %s is missing (make builds it; set BUILD)\n", shim);
                 return 1;
         }
-        SRunner *sr = srunner_create(suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return tu_run_suite(suite());
 }

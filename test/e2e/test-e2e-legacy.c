@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "e2e.h"
+#include "testutil.h"
 
 static E2e e;
 
@@ -83,9 +84,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return tu_run_suite(suite());
 }

@@ -14,6 +14,7 @@
 #include "base64.h"
 #include "e2e.h"
 #include "kvp.h"
+#include "testutil.h"
 
 #define CONTAINER_ID "c6d5526c-5ac2-4200-b6e2-56f2b70c5ab2"
 #define INSTANCE_ID "vsensor-vmss_3.0"
@@ -27,32 +28,12 @@
 
 static E2e e;
 
-static const char expected_calls[] =
-        "set_pushtoken.sh " CANARY_PUSH_TOKEN " dt-master.example.com:443\n"
-        "set_ossensor_hmac.sh " CANARY_HMAC_TOKEN "\n"
-        "set_pcap_azure_container.sh mystorageacct darktrace-vsensor-quickstart-pcaps\n"
-        "set_ossensor_loadbalancer_direct.sh 1\n"
-        "set_ephemeral.sh 1\n";
-
 static const char *const run_args[] = {"run", NULL};
 
 static bool need_root(void) {
         if (geteuid() == 0) return true;
         printf("%s: skipped: needs root (useradd --root)\n", tcase_name());
         return false;
-}
-
-static const char *top(void) {
-        const char *t = getenv("TOP");
-        return t && *t ? t : ".";
-}
-
-static char *slurp_top(const char *rel) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", top(), rel);
-        char *data = NULL;
-        ck_assert_msg(read_file_capped(path, 4 * 1024 * 1024, &data, NULL) >= 0, "cannot read %s", path);
-        return data;
 }
 
 /* Count of non-overlapping occurrences of needle. */
@@ -218,7 +199,7 @@ START_TEST(provision_gen2) {
 
         assert_provisioned("vsensor000003", E2E_VM_ID);
         _cleanup_free_ char *calls = e2e_helper_calls(&e);
-        ck_assert_str_eq(calls, expected_calls);
+        ck_assert_str_eq(calls, e2e_custom_data_calls);
         _cleanup_free_ char *states = step_states();
         ck_assert_contains(states, "provision=done report-ready=done ");
 
@@ -326,7 +307,7 @@ START_TEST(vm_id_from_imds) {
         _cleanup_free_ char *key2 = e2e_read(&e, HOST_KEY);
         ck_assert_str_eq(key1, key2);
         _cleanup_free_ char *calls = e2e_helper_calls(&e);
-        ck_assert_str_eq(calls, expected_calls);
+        ck_assert_str_eq(calls, e2e_custom_data_calls);
         e2e_assert_no_secrets(&e);
 }
 END_TEST
@@ -415,7 +396,7 @@ START_TEST(wireserver_retries) {
         if (!need_root()) return;
         e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
         e2e_serve_userdata(&e, e2e_custom_data);
-        _cleanup_free_ char *goal_state = slurp_top("test/data/wireserver/goalstate.xml");
+        _cleanup_free_ char *goal_state = tu_read_top("test/data/wireserver/goalstate.xml", NULL);
         ck_assert_int_eq(fake_server_route(e.fake, "GET", "/machine/",
                                            (FakeResponse[]){{.status = 500}, {.body = goal_state, .content_type = "text/xml"}}, 2), 0);
         ck_assert_int_eq(fake_server_route(e.fake, "POST", "/machine",
@@ -532,7 +513,7 @@ START_TEST(ready_report_fails_then_recovers) {
         ck_assert_uint_eq(count_of(log2, "created admin user"), 1);
         ck_assert_uint_eq(count_of(log2, "new SSH host keys generated"), 1);
         _cleanup_free_ char *calls2 = e2e_helper_calls(&e);
-        ck_assert_str_eq(calls2, expected_calls);
+        ck_assert_str_eq(calls2, e2e_custom_data_calls);
         free(states);
         states = step_states();
         ck_assert_contains(states, "provision=done report-ready=done ");
@@ -605,7 +586,7 @@ static void assert_not_provisioned(void) {
         _cleanup_free_ char *passwd = e2e_read(&e, "/etc/passwd");
         ck_assert_not_contains(passwd, "azureuser");
         _cleanup_free_ char *calls = e2e_helper_calls(&e);
-        ck_assert_str_eq(calls, expected_calls);
+        ck_assert_str_eq(calls, e2e_custom_data_calls);
         _cleanup_free_ char *states = step_states();
         ck_assert_contains(states, "provision=skipped report-ready=skipped ");
         ck_assert_contains(states, "finish=done ");
@@ -661,7 +642,7 @@ END_TEST
 START_TEST(mode_waagent) {
         e2e_setup(&e, &(E2eOptions){.provisioning = "waagent"});
         /* waagent keeps it base64-encoded (unless told to decode it). */
-        _cleanup_free_ char *yaml = slurp_top("test/data/ovf/custom-data.yaml");
+        _cleanup_free_ char *yaml = tu_read_top("test/data/ovf/custom-data.yaml", NULL);
         _cleanup_free_ char *b64 = base64_encode(yaml, strlen(yaml));
         e2e_put(&e, "/var/lib/waagent/CustomData", b64, 0600);
         pid_t pid = e2e_start(&e, run_args);
@@ -720,7 +701,7 @@ START_TEST(report_ready_late) {
         ck_assert_uint_eq(e2e_count(&e, "POST", "/machine"), 1);
         ck_assert_uint_eq(kvp_count(), 1);
         _cleanup_free_ char *calls = e2e_helper_calls(&e);
-        ck_assert_str_eq(calls, expected_calls);
+        ck_assert_str_eq(calls, e2e_custom_data_calls);
 
         _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
         long ready = line_of(log, "reported ready to Azure");
@@ -787,9 +768,9 @@ END_TEST
 START_TEST(ovf_media_directory) {
         if (!need_root()) return;
         e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
-        _cleanup_free_ char *ovf = slurp_top("test/data/ovf/azure.xml");
+        _cleanup_free_ char *ovf = tu_read_top("test/data/ovf/azure.xml", NULL);
         e2e_put(&e, "/media/ovf/ovf-env.xml", ovf, 0644);
-        _cleanup_free_ char *instance = slurp_top("test/data/imds/instance-no-osprofile.json");
+        _cleanup_free_ char *instance = tu_read_top("test/data/imds/instance-no-osprofile.json", NULL);
         ck_assert_int_eq(fake_server_route(e.fake, "GET", "/metadata/instance",
                                            &(FakeResponse){.body = instance, .content_type = "application/json"}, 1), 0);
         ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
@@ -911,8 +892,8 @@ static int netns_child(const char *result_file) {
                 fprintf(stderr, "cannot start the fake server on port 80\n");
                 return 2;
         }
-        _cleanup_free_ char *instance = slurp_top("test/data/imds/instance.json");
-        _cleanup_free_ char *goal_state = slurp_top("test/data/wireserver/goalstate.xml");
+        _cleanup_free_ char *instance = tu_read_top("test/data/imds/instance.json", NULL);
+        _cleanup_free_ char *goal_state = tu_read_top("test/data/wireserver/goalstate.xml", NULL);
         fake_server_route(s, "GET", "/metadata/instance", &(FakeResponse){.body = instance}, 1);
         fake_server_route(s, "GET", "/metadata/instance/compute/userData", &(FakeResponse){.body = ""}, 1);
         fake_server_route(s, "GET", "/machine/", &(FakeResponse){.body = goal_state, .content_type = "text/xml"}, 1);
@@ -1032,9 +1013,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return tu_run_suite(suite());
 }

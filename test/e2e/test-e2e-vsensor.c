@@ -11,6 +11,7 @@
 
 #include "base64.h"
 #include "e2e.h"
+#include "testutil.h"
 
 static E2e e;
 
@@ -614,10 +615,7 @@ START_TEST(second_concurrent_run_exits_75_at_once) {
         e2e_setup(&e, NULL);
         e2e_serve_userdata(&e, e2e_custom_data);
         /* The first run holds the lock while IMDS is slow to answer. */
-        char path[512];
-        snprintf(path, sizeof path, "%s/test/data/imds/instance.json", getenv("TOP") ? getenv("TOP") : ".");
-        _cleanup_free_ char *instance = NULL;
-        ck_assert_int_eq(read_file_capped(path, 1 << 20, &instance, NULL), 0);
+        _cleanup_free_ char *instance = tu_read_data("imds/instance.json", NULL);
         ck_assert_int_eq(fake_server_route(e.fake, "GET", "/metadata/instance",
                                            &(FakeResponse){.body = instance, .content_type = "application/json",
                                                            .delay_ms = 2500},
@@ -758,9 +756,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return tu_run_suite(suite());
 }

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "base64.h"
+#include "testutil.h"
 #include "util.h"
 
 /* sha256 of CANARY_UPDATE_KEY: the fake installer accepts only that key. */
@@ -26,6 +27,13 @@ const char e2e_custom_data[] =
         "    container: darktrace-vsensor-quickstart-pcaps\n"
         "  ephemeral: true\n"
         "  os_updates: true\n";
+
+const char e2e_custom_data_calls[] =
+        "set_pushtoken.sh " CANARY_PUSH_TOKEN " dt-master.example.com:443\n"
+        "set_ossensor_hmac.sh " CANARY_HMAC_TOKEN "\n"
+        "set_pcap_azure_container.sh mystorageacct darktrace-vsensor-quickstart-pcaps\n"
+        "set_ossensor_loadbalancer_direct.sh 1\n"
+        "set_ephemeral.sh 1\n";
 
 static char *all_output; /* every run's stdout and stderr, for the secret scan */
 
@@ -163,17 +171,13 @@ void e2e_setup(E2e *e, const E2eOptions *opts) {
         write_config(e, o);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
 void e2e_teardown(E2e *e) {
         fake_server_stop(e->fake);
         free(e->http_url);
         free(e->https_url);
         free(e->out);
         free(e->err);
-        if (!getenv("E2E_KEEP")) nftw(e->dir, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+        if (!getenv("E2E_KEEP")) tu_rm_rf(e->dir);
 }
 
 /* Each run's output goes to files named by its pid: runs started side by side (a

@@ -46,6 +46,8 @@ void e2e_teardown(E2e *e);
 
 /* The default custom data: every key, canary secrets. */
 extern const char e2e_custom_data[];
+/* The helpers' calls one run with e2e_custom_data makes, as e2e_helper_calls gives them. */
+extern const char e2e_custom_data_calls[];
 /* Writes text to a file outside the root (returns its path, static per call site
  * until the next call with the same name) — e.g. a --custom-data file. */
 const char *e2e_write_file(E2e *e, const char *name, const char *text);
