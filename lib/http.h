@@ -1,7 +1,8 @@
 /* http: one HTTP(S) request on libcurl with the house rules: explicit connect and
  * total timeouts, a body size cap, no redirects, http/https only, TLS peer and host
  * verification always on (ca_file adds a trust anchor to the system bundle, nothing
- * turns verification off), CURLOPT_NOSIGNAL, never CURLOPT_VERBOSE. */
+ * turns verification off), CURLOPT_NOSIGNAL, and never the verbose option (it would
+ * print headers, i.e. secrets). */
 #pragma once
 
 #include <stdbool.h>
