@@ -135,8 +135,7 @@ int cmd_show_config(Context *c) {
         if (c->opts->root) printf("# every path above is taken under --root %s\n", c->opts->root);
 
         /* The custom data it would use without network: --custom-data, else the kept copy. */
-        _cleanup_free_ char *dir = context_path(c, k->state_dir);
-        _cleanup_free_ char *kept = dir ? strjoin(dir, "/custom-data", NULL) : NULL;
+        _cleanup_free_ char *kept = context_state_file(c, KEPT_CUSTOM_DATA_FILE);
         const char *file = c->opts->custom_data ? c->opts->custom_data : kept;
         _cleanup_free_ char *data = NULL;
         size_t len = 0;
@@ -173,7 +172,7 @@ int cmd_clean(Context *c) {
                 fprintf(stderr, "vsensor-init: a run (pid %ld) is in progress; not cleaning\n", (long)holder);
                 return EX_TEMPFAIL;
         }
-        static const char *const own[] = {"state.json", "custom-data", "provisioned", "ovf-env.xml", "lock"};
+        static const char *const own[] = {STATE_FILE, KEPT_CUSTOM_DATA_FILE, PROVISIONED_FILE, KEPT_OVF_FILE, LOCK_FILE};
         int ret = EX_OK;
         remove_interrupted_files(dir, print_removed);
         for (size_t i = 0; i < ELEMENTSOF(own) + 2; i++) {

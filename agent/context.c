@@ -6,6 +6,11 @@ char *context_path(const Context *c, const char *path) {
         return path_under_root(c->opts->root, path);
 }
 
+char *context_state_file(const Context *c, const char *name) {
+        _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
+        return dir ? strjoin(dir, "/", name) : NULL;
+}
+
 const char *const *context_child_env(const Context *c) {
         /* Children get nothing of ours but these: no proxy variables, no secrets. */
         static char root_var[4096];

@@ -59,7 +59,16 @@ typedef struct Context {
         char *error;
 } Context;
 
-/* Path under --root; aborts the run with EX_SOFTWARE only on OOM (returns NULL). */
+/* The agent's own files in {state_dir}: the names are used by run, clean and status. */
+#define STATE_FILE "state.json"
+#define KEPT_CUSTOM_DATA_FILE "custom-data"   /* the decoded custom data, 0600 */
+#define KEPT_OVF_FILE "ovf-env.xml"           /* without UserPassword and CustomData */
+#define PROVISIONED_FILE "provisioned"        /* the VM id that was provisioned */
+#define LOCK_FILE "lock"                      /* the run lock (lib/state.c) */
+
+/* Path under --root; NULL on OOM. */
 char *context_path(const Context *c, const char *path);
+/* {state_dir}/name under --root; NULL on OOM. */
+char *context_state_file(const Context *c, const char *name);
 /* Environment for children: minimal PATH/LANG/HOME plus VSENSOR_INIT_ROOT under --root. */
 const char *const *context_child_env(const Context *c);

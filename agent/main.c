@@ -128,11 +128,8 @@ static int load_config(Context *c) {
                 return r == -ENOMEM ? EX_SOFTWARE : EX_DATAERR;
         }
         problems_done(&problems);
-        c->state_path = strjoin(c->config.state_dir, "/state.json", NULL);
-        char *p = c->state_path ? context_path(c, c->state_path) : NULL;
-        free(c->state_path);
-        c->state_path = p;
-        return p ? 0 : EX_SOFTWARE;
+        c->state_path = context_state_file(c, STATE_FILE);
+        return c->state_path ? 0 : EX_SOFTWARE;
 }
 
 static LogLevel console_level(const Options *o) {

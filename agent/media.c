@@ -11,12 +11,6 @@
 #include "ovf.h"
 #include "steps.h"
 
-#define KEPT_OVF "ovf-env.xml"
-
-static char *kept_ovf_path(const Context *c) {
-        _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
-        return dir ? strjoin(dir, "/" KEPT_OVF, NULL) : NULL;
-}
 
 /* Mounts dev read-only (UDF, then ISO 9660) on a fresh directory and reads
  * ovf-env.xml; unmounts and ejects. Only on the real system, never under --root. */
@@ -99,7 +93,7 @@ static int keep_copy(Context *c, const char *xml, size_t len) {
         int r = ovf_strip_secrets(xml, len, &stripped, &slen);
         if (r < 0) return r;
         _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
-        _cleanup_free_ char *kept = kept_ovf_path(c);
+        _cleanup_free_ char *kept = context_state_file(c, KEPT_OVF_FILE);
         if (!dir || !kept) return -ENOMEM;
         r = mkdir_p(dir, 0700);
         if (r < 0) return r;
@@ -116,7 +110,7 @@ int media_load(Context *c) {
                 if (r != -ENOENT) log_warning("cannot read the provisioning media %s: %s", c->config.ovf_media, strerror(-r));
                 /* The copy kept by an earlier run of this VM. */
                 if (!c->vm_id || !streq_ptr(c->vm_id, c->state->vm_id)) return -ENOENT;
-                where = kept_ovf_path(c);
+                where = context_state_file(c, KEPT_OVF_FILE);
                 if (!where) return step_fail(c, EX_SOFTWARE, "out of memory");
                 r = read_file_capped(where, 256 * 1024, &xml, &len);
                 if (r < 0) return -ENOENT;
@@ -138,10 +132,9 @@ int media_load(Context *c) {
 }
 
 void media_forget_kept(const Context *c) {
-        static const char *const kept[] = {"custom-data", KEPT_OVF};
-        _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
-        for (size_t i = 0; dir && i < ELEMENTSOF(kept); i++) {
-                _cleanup_free_ char *p = strjoin(dir, "/", kept[i]);
+        static const char *const kept[] = {KEPT_CUSTOM_DATA_FILE, KEPT_OVF_FILE};
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
+                _cleanup_free_ char *p = context_state_file(c, kept[i]);
                 if (p && unlink(p) < 0 && errno != ENOENT) log_warning("cannot remove %s: %m", p);
         }
 }

@@ -30,8 +30,7 @@ int step_legacy_script(Context *c) {
         _cleanup_free_ char *interp = NULL, *arg = NULL;
         if (parse_shebang(c->custom_data->script, &interp, &arg) < 0)
                 return step_fail(c, EX_DATAERR, "the legacy script's first line names no interpreter (expected \"#!/bin/bash\")");
-        _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
-        _cleanup_free_ char *script = dir ? strjoin(dir, "/custom-data", NULL) : NULL;
+        _cleanup_free_ char *script = context_state_file(c, KEPT_CUSTOM_DATA_FILE);
         if (!script) return step_fail(c, EX_SOFTWARE, "out of memory");
 
         const char *argv[4] = {interp};

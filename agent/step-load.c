@@ -11,7 +11,6 @@
 #include "retry-log.h"
 #include "steps.h"
 
-#define KEPT_CUSTOM_DATA "custom-data"
 
 static int read_stdin_capped(char **ret, size_t *ret_len) {
         size_t cap = CUSTOMDATA_MAX, len = 0;
@@ -46,11 +45,6 @@ static int decode_if_base64(char **data, size_t *len) {
         return 1;
 }
 
-static char *kept_path(const Context *c) {
-        _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
-        return dir ? strjoin(dir, "/" KEPT_CUSTOM_DATA, NULL) : NULL;
-}
-
 static char *waagent_custom_data_path(const Context *c) {
         _cleanup_free_ char *dir = context_path(c, c->config.waagent_dir);
         return dir ? strjoin(dir, "/CustomData", NULL) : NULL;
@@ -71,7 +65,7 @@ static int source_command_line(Context *c, char **data, size_t *len, char **name
 /* The copy kept for this VM: resumes and repairs work once the media is gone. */
 static int source_kept(Context *c, char **data, size_t *len, char **name) {
         if (!c->vm_id || !streq_ptr(c->vm_id, c->state->vm_id)) return 0;
-        _cleanup_free_ char *kept = kept_path(c);
+        _cleanup_free_ char *kept = context_state_file(c, KEPT_CUSTOM_DATA_FILE);
         if (!kept) return step_fail(c, EX_SOFTWARE, "out of memory");
         int r = read_file_capped(kept, CUSTOMDATA_MAX, data, len);
         if (r == -ENOENT) return 0;
@@ -164,7 +158,7 @@ static int find_custom_data(Context *c, char **ret, size_t *ret_len, char *looke
                         return 1;
                 }
         }
-        _cleanup_free_ char *kept = kept_path(c);
+        _cleanup_free_ char *kept = context_state_file(c, KEPT_CUSTOM_DATA_FILE);
         _cleanup_free_ char *wa = waagent_custom_data_path(c);
         snprintf(looked, looked_size, "the kept copy %s, the provisioning media (ovf_media: %s), %s, IMDS userData",
                  kept ? kept : "?", c->config.ovf_media, wa ? wa : "?");
@@ -173,7 +167,7 @@ static int find_custom_data(Context *c, char **ret, size_t *ret_len, char *looke
 
 static int keep_custom_data(Context *c, const char *data, size_t len) {
         _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
-        _cleanup_free_ char *kept = kept_path(c);
+        _cleanup_free_ char *kept = context_state_file(c, KEPT_CUSTOM_DATA_FILE);
         if (!dir || !kept) return -ENOMEM;
         int r = mkdir_p(dir, 0700);
         if (r < 0) return r;

@@ -16,7 +16,6 @@
 
 #define SUDOERS_DROPIN "/etc/sudoers.d/90-vsensor-init-users"
 #define SSHD_DROPIN "/etc/ssh/sshd_config.d/50-vsensor-init.conf"
-#define PROVISIONED_FILE "provisioned"
 
 typedef struct Account {
         uid_t uid;
@@ -202,14 +201,9 @@ static int regenerate_host_keys(Context *c) {
         return 0;
 }
 
-static char *provisioned_path(const Context *c) {
-        _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
-        return dir ? strjoin(dir, "/" PROVISIONED_FILE, NULL) : NULL;
-}
-
 /* The VM id recorded when this VM was provisioned, or NULL. */
 static char *provisioned_vm_id(const Context *c) {
-        _cleanup_free_ char *p = provisioned_path(c);
+        _cleanup_free_ char *p = context_state_file(c, PROVISIONED_FILE);
         char *id = NULL;
         if (!p || read_file_capped(p, 128, &id, NULL) < 0) return NULL;
         id[strcspn(id, "\n")] = 0;
@@ -263,7 +257,7 @@ int step_provision(Context *c) {
         _cleanup_free_ char *done_for = provisioned_vm_id(c);
         if (!streq_ptr(done_for, c->vm_id) && regenerate_host_keys(c) < 0) return STEP_RESULT_FAILED;
 
-        _cleanup_free_ char *marker = provisioned_path(c);
+        _cleanup_free_ char *marker = context_state_file(c, PROVISIONED_FILE);
         _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
         _cleanup_free_ char *content = strjoin(c->vm_id, "\n", NULL);
         if (!marker || !dir || !content) return step_fail(c, EX_SOFTWARE, "out of memory");
