@@ -58,8 +58,12 @@ int64_t retry_next_delay(Retry *r, long retry_after_s) {
                 delay = ra * 1000 + (int64_t)random_below((uint64_t)spread + 1);
                 if (!fits_before_deadline(r, delay)) delay = ra * 1000;
         }
-        if (!fits_before_deadline(r, delay)) return -1;
-        return delay;
+        if (fits_before_deadline(r, delay)) return delay;
+        /* DESIGN: retried until the deadline. A wait that would overshoot it is cut to
+         * end there, so one last try still happens; only when not even a try fits is
+         * the budget spent. */
+        int64_t last = r->start_ms + p->deadline_ms - RETRY_MIN_TRY_MS - now_monotonic_ms();
+        return last >= 0 ? last : -1;
 }
 
 bool retry_status_imds(long status) {

@@ -26,8 +26,9 @@ typedef struct Retry {
 void retry_init(Retry *r, const RetryPolicy *p);
 /* The next wait in ms: full jitter, uniform in [0, min(max, base * 2^(attempt-1))]; when
  * the server sent Retry-After (retry_after_s >= 0), that many seconds plus a spread
- * uniform in [0, min(ceiling, 500)] ms instead. Returns -1 when the deadline (or
- * max_attempts) would be passed: stop retrying. Increments attempt. */
+ * uniform in [0, min(ceiling, 500)] ms instead. A wait that would overshoot the
+ * deadline is cut to end there (one last try). Returns -1 when no try fits before the
+ * deadline any more (or max_attempts tries were made): stop retrying. Increments attempt. */
 int64_t retry_next_delay(Retry *r, long retry_after_s);
 int64_t retry_remaining_ms(const Retry *r);
 

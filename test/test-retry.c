@@ -80,8 +80,11 @@ START_TEST(test_deadline_stops) {
         Retry r;
         retry_init(&r, &p);
         ck_assert_int_ge(retry_next_delay(&r, -1), 0);
-        /* A Retry-After beyond the deadline: stop now rather than sleep past it. */
-        ck_assert_int_eq(retry_next_delay(&r, 2), -1);
+        /* A Retry-After beyond the deadline: wait until just before the deadline for
+         * one last try, never past it. */
+        int64_t d = retry_next_delay(&r, 2);
+        ck_assert_int_ge(d, 900);
+        ck_assert_int_le(d, 1000);
 
         static const RetryPolicy tiny = {.deadline_ms = 50, .base_ms = 10, .max_ms = 10};
         retry_init(&r, &tiny);
@@ -89,6 +92,26 @@ START_TEST(test_deadline_stops) {
         ck_assert_int_le(retry_remaining_ms(&r), 50);
         sleep_ms(60);
         ck_assert_int_eq(retry_remaining_ms(&r), 0);
+        ck_assert_int_eq(retry_next_delay(&r, -1), -1);
+}
+END_TEST
+
+/* A backoff ceiling longer than what is left of the deadline: the wait is clamped to
+ * the deadline, the loop does not give up early (DESIGN: retried until the deadline). */
+START_TEST(test_backoff_clamped_to_deadline) {
+        static const RetryPolicy p = {.deadline_ms = 1000, .base_ms = 5000, .max_ms = 5000};
+        for (int i = 0; i < 200; i++) {
+                Retry r;
+                retry_init(&r, &p);
+                int64_t d = retry_next_delay(&r, -1);
+                ck_assert_int_ge(d, 0);
+                ck_assert_int_le(d, 1000);
+        }
+        /* Once the deadline is (almost) reached, no try fits: stop. */
+        static const RetryPolicy tiny = {.deadline_ms = 30, .base_ms = 5000, .max_ms = 5000};
+        Retry r;
+        retry_init(&r, &tiny);
+        sleep_ms(15);
         ck_assert_int_eq(retry_next_delay(&r, -1), -1);
 }
 END_TEST
@@ -274,15 +297,19 @@ START_TEST(test_retry_after_honoured) {
         ck_assert_int_le(n.delays[0], 1001);   /* spread capped by this policy's 1 ms ceiling */
         http_response_clear(&r);
 
-        /* Retry-After beyond the deadline: give up at once instead of sleeping past it. */
+        /* Retry-After beyond the deadline: one last try just before the deadline,
+         * never a sleep past it. */
         const FakeResponse late[] = {{.status = 503, .headers = "Retry-After: 30\n"}};
         ck_assert_int_eq(fake_server_route(s, "GET", "/late", late, 1), 0);
         _cleanup_free_ char *url2 = url_of(s, "/late");
+        static const RetryPolicy shortp = {.deadline_ms = 800, .base_ms = 1, .max_ms = 1};
         t0 = now_monotonic_ms();
-        k = retry_http(&(HttpRequest){.url = url2, .max_body = 100, .out_fd = -1}, &p, note, &n, &r);
+        k = retry_http(&(HttpRequest){.url = url2, .max_body = 100, .out_fd = -1}, &shortp, note, &n, &r);
+        took = now_monotonic_ms() - t0;
         ck_assert_int_eq(k, -ETIMEDOUT);
-        ck_assert_int_lt(now_monotonic_ms() - t0, 1000);
-        ck_assert_uint_eq(fake_server_count(s, "GET", "/late"), 1);
+        ck_assert_int_ge(took, 700);
+        ck_assert_int_lt(took, 1300);
+        ck_assert_uint_eq(fake_server_count(s, "GET", "/late"), 2);
         http_response_clear(&r);
         fake_server_stop(s);
 }
@@ -378,6 +405,7 @@ static Suite *retry_suite(void) {
         tcase_add_test(tc, test_retry_after_is_lower_bound);
         tcase_add_test(tc, test_deadline_stops);
         tcase_add_test(tc, test_max_attempts);
+        tcase_add_test(tc, test_backoff_clamped_to_deadline);
         tcase_add_loop_test(tc, test_status_tables, 0, (int)ELEMENTSOF(statuses));
         suite_add_tcase(s, tc);
 
