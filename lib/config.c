@@ -54,6 +54,7 @@ typedef enum FieldKind {
         FIELD_PATH_OR_AUTO,    /* paths.ovf_media */
         FIELD_SECONDS,
         FIELD_ATTEMPTS,
+        FIELD_HTTPS_URL,       /* installer.url: what it serves runs as root */
 } FieldKind;
 
 typedef struct Field {
@@ -75,7 +76,7 @@ static const Field fields[] = {
         INT("imds", "deadline", FIELD_SECONDS, imds_deadline, 300),
         STR("wireserver", "url", FIELD_URL, wireserver_url, "http://168.63.129.16"),
         INT("wireserver", "deadline", FIELD_SECONDS, wireserver_deadline, 1200),
-        STR("installer", "url", FIELD_URL, installer_url, "https://packages-cdn.darktrace.com/install"),
+        STR("installer", "url", FIELD_HTTPS_URL, installer_url, "https://packages-cdn.darktrace.com/install"),
         STR("installer", "ca_file", FIELD_PATH_OR_EMPTY, installer_ca_file, ""),
         INT("installer", "deadline", FIELD_SECONDS, installer_deadline, 1800),
         INT(NULL, "apt_lock_deadline", FIELD_SECONDS, apt_lock_deadline, 900),
@@ -181,6 +182,8 @@ static const char *field_expected(const Field *f) {
                 return "one of early, late";
         case FIELD_URL:
                 return "an http:// or https:// URL";
+        case FIELD_HTTPS_URL:
+                return "an https:// URL: the installer runs as root, only TLS authenticates it";
         case FIELD_PATH:
                 return "an absolute path";
         case FIELD_PATH_OR_EMPTY:
@@ -229,6 +232,9 @@ static int apply_field(Config *c, const Field *f, const yaml_node_t *n, const ch
                 break;
         case FIELD_URL:
                 ok = valid_url(s, len);
+                break;
+        case FIELD_HTTPS_URL:
+                ok = strncmp(s, "https://", 8) == 0 && valid_url(s, len);
                 break;
         case FIELD_PATH:
                 ok = valid_path(s, len);
