@@ -1,7 +1,10 @@
 /* vsensor-init: first-boot agent for Darktrace vSensors in Azure scale sets.
  * Parses the command line, loads the configuration and dispatches the command. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "commands.h"
 #include "http.h"
@@ -151,7 +154,21 @@ static void context_done(Context *c) {
         free(c->error);
 }
 
+/* Process-wide protections, before anything holds a secret. */
+static void harden_process(void) {
+        /* A core dump (or a ptrace by another process of the same uid) would expose
+         * every secret in memory: not dumpable, and no core files at all. */
+        (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        (void)setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
+        /* `vsensor-init repair 2>&1 | head`: a reader that goes away must not kill a
+         * run half-way through a step. Writes to stdout/stderr then fail with EPIPE,
+         * which the console output ignores (the log file has every line). Children get
+         * SIGPIPE back (lib/run.c resets every signal). */
+        (void)signal(SIGPIPE, SIG_IGN);
+}
+
 int main(int argc, char **argv) {
+        harden_process();
         Options opts;
         int r = parse_args(argc, argv, &opts);
         if (r != 0) return r;

