@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include "secret.h"
 #include "util.h"
 
 #define RUN_LINE_MAX 4096
@@ -41,7 +42,8 @@ static void emit_line(const RunOptions *o, LineBuf *b, char *p, size_t len) {
 }
 
 /* Delivers every complete line buffered; a tail of RUN_LINE_MAX bytes is delivered
- * as a line of its own, a shorter tail only when flushing at EOF. */
+ * as a line of its own (less what may begin a registered secret), a shorter tail
+ * only when flushing at EOF. */
 static void drain_lines(const RunOptions *o, LineBuf *b, bool flush) {
         size_t start = 0;
         char *nl;
@@ -58,7 +60,16 @@ static void drain_lines(const RunOptions *o, LineBuf *b, bool flush) {
         }
         memmove(b->buf, b->buf + start, b->len - start);
         b->len -= start;
-        if (b->len >= RUN_LINE_MAX || (flush && b->len > 0)) {
+        if (b->len >= RUN_LINE_MAX && !flush) {
+                /* Each piece is redacted on its own (log.c): a secret cut in two would
+                 * escape it. The tail that may begin a secret goes with the next piece. */
+                size_t keep = secret_partial_suffix(b->buf, b->len);
+                if (keep >= b->len) keep = 0;
+                b->after_split = keep == 0;
+                emit_line(o, b, b->buf, b->len - keep);
+                memmove(b->buf, b->buf + b->len - keep, keep);
+                b->len = keep;
+        } else if (b->len >= RUN_LINE_MAX || (flush && b->len > 0)) {
                 b->after_split = b->len >= RUN_LINE_MAX;
                 emit_line(o, b, b->buf, b->len);
                 b->len = 0;

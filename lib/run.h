@@ -7,7 +7,8 @@
 #include <sys/types.h>
 
 /* Called for each complete line (without the newline; a final unterminated line is
- * delivered too; lines over 4096 bytes are split). stream is "stdout" or "stderr". */
+ * delivered too; lines over 4096 bytes are split, never inside a value registered
+ * with lib/secret, so each piece can be redacted alone). stream is "stdout" or "stderr". */
 typedef void (*RunLineFn)(void *userdata, const char *stream, const char *line);
 
 typedef struct RunOptions {

@@ -189,6 +189,23 @@ char *secret_redact(const char *text) {
         return out;
 }
 
+size_t secret_partial_suffix(const char *text, size_t len) {
+        if (!text) return 0;
+        size_t best = 0;
+        pthread_mutex_lock(&registry_lock);
+        for (size_t k = 0; k < n_registry; k++) {
+                const RegEntry *e = &registry[k];
+                /* Longer tails first: the first that matches is this value's longest. */
+                for (size_t m = e->len - 1 < len ? e->len - 1 : len; m > best; m--)
+                        if (memcmp(text + len - m, e->value, m) == 0) {
+                                best = m;
+                                break;
+                        }
+        }
+        pthread_mutex_unlock(&registry_lock);
+        return best;
+}
+
 int secret_contains_any(const char *text, size_t len) {
         if (!text) return 0;
         int found = 0;

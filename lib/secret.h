@@ -38,5 +38,10 @@ void secret_registry_clear(void);
  * "(hidden)" (longest values first, so a value containing another is hidden whole).
  * Returns NULL on OOM. */
 char *secret_redact(const char *text);
+/* The length of the longest tail of text (len bytes) that is the beginning, but not
+ * the whole, of a registered value; 0 when none. Where text must be cut (a long line
+ * of child output), cutting before that tail keeps every value whole, so redaction of
+ * each piece still finds it. */
+size_t secret_partial_suffix(const char *text, size_t len);
 /* Nonzero when text contains any registered value. */
 int secret_contains_any(const char *text, size_t len);

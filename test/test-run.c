@@ -5,7 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "canary.h"
 #include "run.h"
+#include "secret.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -136,6 +138,40 @@ START_TEST(test_long_lines_split) {
         ck_assert_str_eq(c.out[4], "end");
         ck_assert_ptr_null(c.out[5]);
         capture_free(&c);
+}
+END_TEST
+
+/* A secret that crosses the 4096-byte cut of a long line stays whole in one piece,
+ * so redacting each piece (as the log does) hides it. */
+START_TEST(test_long_line_cut_keeps_secrets_whole) {
+        static const char *const secrets[] = {CANARY_HMAC_TOKEN, CANARY_UPDATE_KEY, CANARY_PUSH_SECRET};
+        for (size_t k = 0; k < ELEMENTSOF(secrets); k++)
+                ck_assert_int_eq(secret_register_value(secrets[k], strlen(secrets[k])), 0);
+        const char *canary = secrets[_i % ELEMENTSOF(secrets)];
+        /* The secret starts 1..len-1 bytes before the cut. */
+        size_t before = 1 + (size_t)_i / ELEMENTSOF(secrets) % (strlen(canary) - 1);
+        char script[256];
+        snprintf(script, sizeof script, "head -c %zu /dev/zero | tr '\\0' a; printf '%%s' '%s'; echo; echo end",
+                 4096 - before, canary);
+        Capture c = {0};
+        RunResult r = {0};
+        ck_assert_int_eq(run_sh(script, 0, &c, &r), 0);
+        ck_assert_uint_eq(strv_length(c.out), 3);
+        /* Nothing lost: the pieces together are the line. */
+        _cleanup_free_ char *joined = strjoin(c.out[0], c.out[1], NULL);
+        ck_assert_uint_eq(strlen(joined), 4096 - before + strlen(canary));
+        ck_assert_str_eq(c.out[2], "end");
+        for (size_t i = 0; c.out[i]; i++) {
+                ck_assert_uint_le(strlen(c.out[i]), 4096);
+                _cleanup_free_ char *red = secret_redact(c.out[i]);
+                /* No fragment of the canary survives redaction of its piece. */
+                ck_assert_msg(!strstr(red, "Secret") && !strstr(red, "Canary") && !strstr(red, "Sekr1t") &&
+                                      !strstr(red, "77") && !strstr(red, "42") && !strstr(red, "ue9"),
+                              "piece %zu leaks part of canary %zu after redaction", i, _i % ELEMENTSOF(secrets));
+        }
+        ck_assert_int_eq(secret_contains_any(c.out[1], strlen(c.out[1])), 1);
+        capture_free(&c);
+        secret_registry_clear();
 }
 END_TEST
 
@@ -362,6 +398,7 @@ static Suite *run_suite(void) {
         tcase_add_test(tc, test_describe_timeout);
         tcase_add_test(tc, test_line_capture);
         tcase_add_test(tc, test_long_lines_split);
+        tcase_add_loop_test(tc, test_long_line_cut_keeps_secrets_whole, 0, 30);
         tcase_add_test(tc, test_environment);
         tcase_add_test(tc, test_cwd);
         tcase_add_test(tc, test_stdin_devnull);
