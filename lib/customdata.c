@@ -175,14 +175,15 @@ static int read_secret(Ctx *x, const yaml_node_t *n, const char *path, const cha
         secret_free(*ret);
         *ret = sec;
         /* The halves of the "name:secret" tokens travel alone too (a helper may print
-         * only the secret half): hide each part of four characters or more. The proxy
-         * URL has its own rule (its password). */
+         * only the secret half): hide each part, however short (lib/secret hides parts
+         * under four characters only as whole tokens). The proxy URL has its own rule
+         * (its password). */
         if (ret == &x->c->proxy) return 0;
         for (const char *part = s, *end = s + len; part < end;) {
                 const char *colon = memchr(part, ':', (size_t)(end - part));
                 size_t plen = (size_t)((colon ? colon : end) - part);
-                if (colon && plen >= 4 && secret_register_value(part, plen) < 0) return -ENOMEM;
-                if (!colon && part != s && plen >= 4 && secret_register_value(part, plen) < 0) return -ENOMEM;
+                if (colon && plen > 0 && secret_register_value(part, plen) < 0) return -ENOMEM;
+                if (!colon && part != s && plen > 0 && secret_register_value(part, plen) < 0) return -ENOMEM;
                 part = colon ? colon + 1 : end;
         }
         return 0;

@@ -8,8 +8,13 @@
 
 #include "util.h"
 
-/* Values shorter than this would redact ordinary text ("a", "10"). */
-#define SECRET_MIN_REGISTERED 3
+/* Values shorter than this would redact ordinary text wherever it contains them
+ * ("a", "10", "the"): they are hidden only where they stand as a whole token, between
+ * non-alphanumeric bytes or the ends of the text ("key=ab", "ab:cd", "-p ab"). A short
+ * value inside a word ("about") is left alone: that costs nothing, since a word that
+ * merely contains two letters says nothing about them, while redacting it would make
+ * logs unreadable. Longer values are hidden wherever they appear. */
+#define SECRET_WORD_MIN 4
 
 struct Secret {
         char *value;   /* NUL-terminated copy, wiped on free */
@@ -39,7 +44,7 @@ static void entry_wipe(RegEntry *e) {
 }
 
 static int registry_add(const char *value, size_t len, const Secret *owner) {
-        if (len < SECRET_MIN_REGISTERED) return 0;
+        if (len == 0) return 0;   /* nothing to hide */
 
         char *copy = malloc(len + 1);
         if (!copy) return -ENOMEM;
@@ -134,14 +139,23 @@ void secret_registry_clear(void) {
         pthread_mutex_unlock(&registry_lock);
 }
 
+static bool is_alnum(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Whether e occurs at text[i] (n bytes in all): anywhere for long values, as a whole
+ * token for short ones (SECRET_WORD_MIN). */
+static bool entry_matches_at(const RegEntry *e, const char *text, size_t n, size_t i) {
+        if (e->len > n - i || text[i] != e->value[0] || memcmp(text + i, e->value, e->len) != 0) return false;
+        if (e->len >= SECRET_WORD_MIN) return true;
+        return (i == 0 || !is_alnum(text[i - 1])) && (i + e->len == n || !is_alnum(text[i + e->len]));
+}
+
 /* Length of the longest registered value starting at text[i], 0 if none.
  * Caller holds the lock. */
 static size_t longest_match_at(const char *text, size_t n, size_t i) {
-        for (size_t k = 0; k < n_registry; k++) {
-                const RegEntry *e = &registry[k];
-                if (e->len > n - i || text[i] != e->value[0]) continue;
-                if (memcmp(text + i, e->value, e->len) == 0) return e->len;
-        }
+        for (size_t k = 0; k < n_registry; k++)
+                if (entry_matches_at(&registry[k], text, n, i)) return registry[k].len;
         return 0;
 }
 
@@ -210,8 +224,15 @@ int secret_contains_any(const char *text, size_t len) {
         if (!text) return 0;
         int found = 0;
         pthread_mutex_lock(&registry_lock);
-        for (size_t k = 0; k < n_registry && !found; k++)
-                if (memmem(text, len, registry[k].value, registry[k].len)) found = 1;
+        for (size_t k = 0; k < n_registry && !found; k++) {
+                const RegEntry *e = &registry[k];
+                if (e->len >= SECRET_WORD_MIN) {
+                        if (memmem(text, len, e->value, e->len)) found = 1;
+                        continue;
+                }
+                for (const char *p = text; !found && (p = memmem(p, len - (size_t)(p - text), e->value, e->len)); p++)
+                        if (entry_matches_at(e, text, len, (size_t)(p - text))) found = 1;
+        }
         pthread_mutex_unlock(&registry_lock);
         return found;
 }

@@ -14,8 +14,9 @@ typedef struct Secret Secret;
 #define SECRET_HIDDEN "(hidden)"
 
 /* Copies value (len bytes) into a new secret and registers it for redaction.
- * Values shorter than 3 bytes are not registered (they would redact ordinary text).
- * Returns NULL on OOM. */
+ * Every non-empty value is registered; one shorter than 4 bytes is redacted only
+ * where it stands as a whole token (between non-alphanumeric bytes or the ends of
+ * the text), so "ab" hides "key=ab" but not "about". Returns NULL on OOM. */
 Secret *secret_new(const char *value, size_t len);
 static inline Secret *secret_new_str(const char *value) { return secret_new(value, __builtin_strlen(value)); }
 /* Wipes, unregisters and frees; accepts NULL; returns NULL. */
@@ -43,5 +44,5 @@ char *secret_redact(const char *text);
  * of child output), cutting before that tail keeps every value whole, so redaction of
  * each piece still finds it. */
 size_t secret_partial_suffix(const char *text, size_t len);
-/* Nonzero when text contains any registered value. */
+/* Nonzero when text contains any registered value (short ones as whole tokens). */
 int secret_contains_any(const char *text, size_t len);

@@ -165,6 +165,34 @@ START_TEST(test_master_address) {
                 problems_done(&p);
         }
         ck_assert_ptr_null(customdata_master_address(NULL));
+        secret_registry_clear();
+}
+END_TEST
+
+/* Halves of KEY:SECRET values shorter than four characters and proxy passwords
+ * shorter than three are secrets too: registered, hidden where they stand alone. */
+START_TEST(test_short_secret_parts_registered) {
+        static const char doc[] =
+                "vsensor:\n"
+                "  update_key: \"k.%:q7\"\n"
+                "  master:\n"
+                "    host: 10.0.0.1\n"
+                "    push_token: \"abcd:abcde\"\n"
+                "    proxy: \"http://user:p@10.0.0.5:3128\"\n"
+                "  ossensor:\n"
+                "    hmac_token: abcdef\n";
+        _cleanup_(customdata_freep) CustomData *c = NULL;
+        Problems p;
+        secret_registry_clear();
+        ck_assert_int_eq(parse(doc, strlen(doc), &c, &p), 0);
+        _cleanup_free_ char *red = secret_redact("half1=k.% half2=q7 pw=p url=http://user:p@h about q77 kq7");
+        ck_assert_str_eq(red, "half1=(hidden) half2=(hidden) pw=(hidden) url=http://user:(hidden)@h about q77 kq7");
+        /* Still registered after the Secrets are freed: they may be in a copy of the input. */
+        c = customdata_free(c);
+        ck_assert(secret_contains_any("x q7 x", 6));
+        ck_assert(secret_contains_any(":p@", 3));
+        problems_done(&p);
+        secret_registry_clear();
 }
 END_TEST
 
@@ -397,6 +425,7 @@ static Suite *customdata_suite(void) {
         tcase_add_test(tc, test_script_bytes_kept);
         tcase_add_test(tc, test_master_address);
         tcase_add_test(tc, test_secrets_and_proxy_redaction);
+        tcase_add_test(tc, test_short_secret_parts_registered);
         tcase_add_test(tc, test_secrets_registered_on_failure);
         tcase_add_test(tc, test_size_cap);
         tcase_add_test(tc, test_problem_file_and_order);

@@ -113,15 +113,44 @@ START_TEST(test_duplicates) {
 }
 END_TEST
 
-START_TEST(test_short_not_registered) {
+START_TEST(test_short_values_hidden_as_whole_tokens) {
+        /* Values under four characters are registered too, but hide only where they
+         * stand alone: "ab" is a secret in "key=ab", not in "about". */
         _cleanup_secret_ Secret *s = secret_new_str("ab");
         ck_assert_ptr_nonnull(s);
         ck_assert_str_eq(secret_reveal(s), "ab");
         ck_assert_int_eq(secret_register_value("x", 1), 0);
-        assert_redacted("ab x abc", "ab x abc");
-        ck_assert_int_eq(secret_contains_any("ab x", 4), 0);
+        assert_redacted("ab x abc", "(hidden) (hidden) abc");
+        assert_redacted("about xab, taxi", "about xab, taxi");
+        assert_redacted("key=ab;pw:x@host -p ab", "key=(hidden);pw:(hidden)@host -p (hidden)");
+        assert_redacted("ab", "(hidden)");
+        ck_assert_int_ne(secret_contains_any("ab x", 4), 0);
+        ck_assert_int_ne(secret_contains_any("u:x@h", 5), 0);
+        ck_assert_int_eq(secret_contains_any("about taxi", 10), 0);
+        /* A longer value that contains a short one wins where both match. */
         _cleanup_secret_ Secret *three = secret_new_str("abc");
-        assert_redacted("ab x abc", "ab x (hidden)");
+        assert_redacted("ab x abc abcd", "(hidden) (hidden) (hidden) abcd");
+        _cleanup_secret_ Secret *four = secret_new_str("abcd");
+        assert_redacted("xabcdx", "x(hidden)x");
+        /* The empty value hides nothing. */
+        ck_assert_int_eq(secret_register_value("", 0), 0);
+        assert_redacted("", "");
+        secret_registry_clear();
+}
+END_TEST
+
+START_TEST(test_partial_suffix) {
+        ck_assert_int_eq(secret_register_value(CANARY_HMAC_TOKEN, strlen(CANARY_HMAC_TOKEN)), 0);
+        ck_assert_int_eq(secret_register_value("ab", 2), 0);
+        ck_assert_uint_eq(secret_partial_suffix("xxxx", 4), 0);
+        ck_assert_uint_eq(secret_partial_suffix("xxxxCan", 7), 3);
+        ck_assert_uint_eq(secret_partial_suffix("xxxxCanaryHmac0Secret7", 22), 18);
+        /* A whole value at the end is no partial one. */
+        ck_assert_uint_eq(secret_partial_suffix("xx" CANARY_HMAC_TOKEN, strlen(CANARY_HMAC_TOKEN) + 2), 0);
+        ck_assert_uint_eq(secret_partial_suffix("xxa", 3), 1);
+        ck_assert_uint_eq(secret_partial_suffix("C", 1), 1);
+        ck_assert_uint_eq(secret_partial_suffix("", 0), 0);
+        secret_registry_clear();
 }
 END_TEST
 
@@ -172,7 +201,8 @@ static Suite *secret_suite(void) {
         tcase_add_test(tc, test_redact_edges_and_many);
         tcase_add_test(tc, test_free_unregisters);
         tcase_add_test(tc, test_duplicates);
-        tcase_add_test(tc, test_short_not_registered);
+        tcase_add_test(tc, test_short_values_hidden_as_whole_tokens);
+        tcase_add_test(tc, test_partial_suffix);
         tcase_add_test(tc, test_register_value_and_clear);
         tcase_add_test(tc, test_contains_any);
         tcase_add_test(tc, test_many_values);
