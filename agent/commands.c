@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "log.h"
 #include "steps.h"
+#include "utf8.h"
 
 /* The steps status lists: the vSensor steps, or legacy-script when that ran instead. */
 static bool status_lists(const State *s, const Step *step) {
@@ -11,6 +12,18 @@ static bool status_lists(const State *s, const Step *step) {
         if (step->kind == STEP_LEGACY) return legacy;
         if (step->kind == STEP_VSENSOR) return !legacy;
         return true;
+}
+
+/* Errors quote metadata (host names, user names, child output): on a terminal, an
+ * ESC sequence or a newline in them must show as text, not act. */
+static char *status_text(const char *s) {
+        return utf8_escape(s, strlen(s), UTF8_ESCAPE_CONTROLS);
+}
+
+/* jansson refuses strings that are not UTF-8 (and escapes control characters itself). */
+static json_t *status_json_string(const char *s) {
+        _cleanup_free_ char *v = utf8_escape(s, strlen(s), 0);
+        return v ? json_string(v) : NULL;
 }
 
 int cmd_status(Context *c) {
@@ -29,9 +42,9 @@ int cmd_status(Context *c) {
                         json_array_append_new(steps, json_pack("{s:s, s:s, s:i, s:o}", "name", step_table[i].name,
                                                                "state", step_state_to_string(rec ? rec->state : STEP_PENDING),
                                                                "attempts", rec ? rec->attempts : 0, "error",
-                                                               rec && rec->error ? json_string(rec->error) : json_null()));
+                                                               rec && rec->error ? status_json_string(rec->error) : json_null()));
                 }
-                json_t *root = json_pack("{s:o, s:o}", "vm_id", s->vm_id ? json_string(s->vm_id) : json_null(), "steps", steps);
+                json_t *root = json_pack("{s:o, s:o}", "vm_id", s->vm_id ? status_json_string(s->vm_id) : json_null(), "steps", steps);
                 char *out = root ? json_dumps(root, JSON_PRESERVE_ORDER) : NULL;
                 json_decref(root);
                 if (!out) return EX_SOFTWARE;
@@ -39,13 +52,15 @@ int cmd_status(Context *c) {
                 free(out);
                 return EX_OK;
         }
-        printf("VM id: %s\n", s->vm_id ? s->vm_id : "(unknown)");
+        _cleanup_free_ char *vm_id = s->vm_id ? status_text(s->vm_id) : NULL;
+        printf("VM id: %s\n", vm_id ? vm_id : "(unknown)");
         printf("%-14s %-8s %8s  %s\n", "STEP", "STATE", "ATTEMPTS", "LAST ERROR");
         for (size_t i = 0; i < step_table_size; i++) {
                 if (!status_lists(s, &step_table[i])) continue;
                 StepRecord *rec = state_find(s, step_table[i].name);
+                _cleanup_free_ char *error = rec && rec->error ? status_text(rec->error) : NULL;
                 printf("%-14s %-8s %8d  %s\n", step_table[i].name, step_state_to_string(rec ? rec->state : STEP_PENDING),
-                       rec ? rec->attempts : 0, rec && rec->error ? rec->error : "-");
+                       rec ? rec->attempts : 0, error ? error : "-");
         }
         return EX_OK;
 }

@@ -6,6 +6,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "utf8.h"
+
 #define STATE_FILE_MAX (1024 * 1024)
 #define STATE_VERSION 1
 /* The lock file only ever holds "PID\n". */
@@ -117,7 +119,10 @@ int state_set(State *s, const char *name, StepState st, const char *error) {
         /* Allocate everything first so a failure leaves the record as it was. */
         _cleanup_free_ char *err = NULL, *updated = NULL;
         if (error) {
-                err = strdup(error);
+                /* state.json is JSON: a message cut inside a UTF-8 character (or holding
+                 * bytes from metadata that are not UTF-8) would make it unwritable and
+                 * lose the real error. Invalid bytes are kept as \xNN text. */
+                err = utf8_escape(error, strlen(error), 0);
                 if (!err) return -ENOMEM;
         }
         int r = now_string(&updated);

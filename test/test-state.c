@@ -461,6 +461,20 @@ START_TEST(test_lock_dir_is_file) {
 }
 END_TEST
 
+/* An error cut inside a UTF-8 character ("%.64s" of a host name) or holding bytes
+ * that are not UTF-8 still saves: the bad bytes are kept as \xNN text, and the real
+ * error is not lost to "cannot write state.json". */
+START_TEST(test_error_not_utf8_still_saves) {
+        _cleanup_free_ char *path = tu_tmp_path("state.json");
+        _cleanup_(state_freep) State *s = state_new();
+        ck_assert_int_eq(state_set(s, "provision", STEP_FAILED, "hostname \"a\xc3\xa9\xc3\" from IMDS \xff"), 0);
+        ck_assert_int_eq(state_save(s, path), 0);
+        _cleanup_(state_freep) State *l = NULL;
+        ck_assert_int_eq(state_load(path, &l), 0);
+        ck_assert_str_eq(l->steps[0].error, "hostname \"a\xc3\xa9\\xC3\" from IMDS \\xFF");
+}
+END_TEST
+
 static Suite *state_suite(void) {
         Suite *s = suite_create("state");
         TCase *tc = tcase_create("core");
@@ -481,6 +495,7 @@ static Suite *state_suite(void) {
         tcase_add_test(tc, test_reset);
         tcase_add_test(tc, test_lock);
         tcase_add_test(tc, test_lock_dir_is_file);
+        tcase_add_test(tc, test_error_not_utf8_still_saves);
         suite_add_tcase(s, tc);
         return s;
 }

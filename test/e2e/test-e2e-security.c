@@ -130,12 +130,73 @@ START_TEST(closed_output_pipe_does_not_kill_the_run) {
 }
 END_TEST
 
+/* Returns a copy of text with the first `from` replaced by `to`. */
+static char *replace(const char *text, const char *from, const char *to) {
+        const char *at = strstr(text, from);
+        ck_assert_ptr_nonnull(at);
+        char *out = NULL;
+        ck_assert_int_ge(asprintf_safe(&out, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from)), 0);
+        return out;
+}
+
+/* status prints what the state holds, and errors quote metadata: ESC sequences and
+ * newlines show as escapes, never reach the terminal; --json stays valid JSON. */
+START_TEST(status_escapes_control_characters) {
+        e2e_setup(&e, NULL);
+        e2e_put(&e, "/var/lib/vsensor-init/state.json",
+                "{\"version\": 1, \"vm_id\": \"\\u001b]0;owned\\u0007" E2E_VM_ID "\", \"boot_id\": null,"
+                " \"steps\": [{\"name\": \"provision\", \"state\": \"failed\", \"attempts\": 1,"
+                " \"error\": \"hostname \\\"x\\u001b[2J\\nFAKE LINE\\u009b31m\\\" is bad\", \"updated\": null}]}\n",
+                0600);
+        ck_assert_int_eq(e2e_run(&e, (const char *[]){"status", NULL}), 0);
+        ck_assert_msg(!strchr(e.out, '\x1b') && !strchr(e.out, '\x07') && !strstr(e.out, "\xc2\x9b"),
+                      "raw control characters in:\n%s", e.out);
+        ck_assert_contains(e.out, "VM id: \\e]0;owned\\x07" E2E_VM_ID "\n");
+        ck_assert_contains(e.out, "hostname \"x\\e[2J\\nFAKE LINE\\u009B31m\" is bad\n");
+        ck_assert_not_contains(e.out, "\nFAKE LINE");
+
+        ck_assert_int_eq(e2e_run(&e, (const char *[]){"status", "--json", NULL}), 0);
+        ck_assert_msg(!strchr(e.out, '\x1b') && !strchr(e.out, '\x07'), "raw control characters in:\n%s", e.out);
+        json_error_t jerr;
+        json_t *root = json_loads(e.out, 0, &jerr);
+        ck_assert_msg(root != NULL, "not JSON: %s\n%s", jerr.text, e.out);
+        ck_assert_str_eq(json_string_value(json_object_get(root, "vm_id")), "\x1b]0;owned\x07" E2E_VM_ID);
+        json_decref(root);
+        e2e_teardown(&e);
+}
+END_TEST
+
+/* A host name whose echo ("%.64s") is cut inside a UTF-8 character: the state is still
+ * written and the real error (exit 65, the host name) is what the run and status say,
+ * not "cannot write state.json" (73). */
+START_TEST(error_cut_inside_utf8_is_kept) {
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        char host[128] = "a";
+        for (int i = 0; i < 40; i++) strncat(host, "\xc3\xa9", sizeof host - strlen(host) - 1);
+        _cleanup_free_ char *instance = tu_read_top("test/data/imds/instance.json", NULL);
+        ck_assert_ptr_nonnull(instance);
+        _cleanup_free_ char *bad = replace(instance, "vsensor000003", host);
+        ck_assert_int_eq(fake_server_route(e.fake, "GET", "/metadata/instance",
+                                           &(FakeResponse){.body = bad, .content_type = "application/json"}, 1), 0);
+        ck_assert_int_eq(e2e_run(&e, run_args), 65);
+        ck_assert_contains(e.err, "is not a valid host name");
+        ck_assert_not_contains(e.err, "state.json");
+        ck_assert_int_eq(e2e_run(&e, (const char *[]){"status", NULL}), 0);
+        ck_assert_contains(e.out, "provision      failed");
+        ck_assert_contains(e.out, "is not a valid host name");
+        e2e_teardown(&e);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("e2e-security");
         TCase *tc = tcase_create("process");
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, agent_is_not_dumpable_and_makes_no_core_files);
         tcase_add_test(tc, closed_output_pipe_does_not_kill_the_run);
+        tcase_add_test(tc, status_escapes_control_characters);
+        tcase_add_test(tc, error_cut_inside_utf8_is_kept);
         suite_add_tcase(s, tc);
         return s;
 }
