@@ -1,7 +1,7 @@
 #include "child.h"
 
 #include "log.h"
-#include "steps.h"
+#include "outcome.h"
 
 static void on_line(void *userdata, const char *stream, const char *line) {
         log_child_line(userdata, stream, line);

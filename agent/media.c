@@ -9,7 +9,7 @@
 
 #include "log.h"
 #include "ovf.h"
-#include "steps.h"
+#include "outcome.h"
 
 
 /* Mounts dev read-only (UDF, then ISO 9660) on a fresh directory and reads

@@ -4,7 +4,7 @@
 #include "log.h"
 #include "notify.h"
 #include "retry-log.h"
-#include "steps.h"
+#include "outcome.h"
 #include "wireserver.h"
 
 #define AGENT_NAME "vsensor-init/" VERSION

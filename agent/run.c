@@ -8,6 +8,7 @@
 #include "log.h"
 #include "media.h"
 #include "notify.h"
+#include "runner.h"
 #include "steps.h"
 #include "vmid.h"
 

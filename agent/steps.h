@@ -3,6 +3,7 @@
 #pragma once
 
 #include "context.h"
+#include "outcome.h"
 
 typedef enum StepKind {
         STEP_INPUT,          /* load, metadata: gather inputs, no effect on the machine */
@@ -11,16 +12,6 @@ typedef enum StepKind {
         STEP_LEGACY,         /* legacy-script: replaces the vSensor steps for "#!" custom data */
         STEP_FINAL,          /* finish */
 } StepKind;
-
-/* What a step's run function returns. Failures are set with step_fail(). */
-enum {
-        STEP_RESULT_DONE = 0,
-        STEP_RESULT_SKIPPED = 1,   /* precondition did not hold: nothing to do */
-        STEP_RESULT_FAILED = -1,
-        /* Failed, but OS provisioning goes on (invalid custom data); the error is in
-         * c->deferred_error and the run ends with c->deferred_exit. */
-        STEP_RESULT_DEFERRED = 2,
-};
 
 typedef struct Step {
         const char *name;
@@ -33,13 +24,6 @@ typedef struct Step {
 extern const Step step_table[];
 extern const size_t step_table_size;
 const Step *step_find(const char *name);
-
-/* Records the failure of the current step: exit code and message (redacted before
- * it is stored). Returns STEP_RESULT_FAILED. */
-int step_fail(Context *c, int exit_code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Runs the table for `run` and `repair`. Returns the process exit code. */
-int steps_run(Context *c);
 
 /* Whether the success marker exists (finish runs again when it was removed). */
 bool finish_marker_present(const Context *c);
