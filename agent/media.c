@@ -123,6 +123,18 @@ int media_load(Context *c) {
                 return step_fail(c, EX_DATAERR, "%s: %s", where, err);
         }
         log_info("provisioning media: %s", where);
+        /* Azure's reprovisioning protocol (report ready into a pool, then wait for the
+         * real ovf-env.xml) is not implemented: provisioning with the pool's placeholder
+         * document would report a wrongly named instance ready. Say so and stop. */
+        if (c->ovf->preprovisioned_vm) {
+                wipe(xml, len);
+                return step_fail(c, EX_DATAERR,
+                                 "%s: PreprovisionedVm is true: pre-provisioned VMs (Azure's pool reprovisioning) are not "
+                                 "supported by vsensor-init; deploy the scale set without pre-provisioning", where);
+        }
+        if (c->ovf->password_nonempty)
+                log_warning("%s sets a UserPassword: vsensor-init never sets passwords; the admin user logs in with "
+                            "its SSH keys only (PasswordAuthentication no)", where);
         if (!kept) {
                 r = keep_copy(c, xml, len);
                 if (r < 0) log_warning("cannot keep a copy of ovf-env.xml: %s", strerror(-r));
@@ -142,6 +154,7 @@ void media_forget_kept(const Context *c) {
 int media_custom_data(Context *c, char **ret, size_t *ret_len) {
         int r = media_load(c);
         if (r < 0) return r;
+        if (c->ovf->custom_data_error) return -EBADMSG;
         if (!c->ovf->custom_data || c->ovf->custom_data_len == 0) return -ENOENT;
         char *copy = malloc(c->ovf->custom_data_len + 1);
         if (!copy) return step_fail(c, EX_SOFTWARE, "out of memory");

@@ -10,7 +10,9 @@
  * kept copy, or a step failure (malformed ovf-env.xml). */
 int media_load(Context *c);
 /* The decoded CustomData of the media: 0 with a new buffer, -ENOENT when the media has
- * none or there is no media, or a step failure. */
+ * none or there is no media, -EBADMSG when it is unusable (c->ovf->custom_data_error
+ * says why: invalid custom data; the rest of the media still serves), or a step
+ * failure. */
 int media_custom_data(Context *c, char **ret, size_t *ret_len);
 /* Removes the copies kept for the VM the state was about (custom data and ovf-env.xml):
  * called when a new VM id shows up, so a captured image never feeds the previous VM's

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "media.h"
 #include "notify.h"
+#include "ovf.h"
 #include "retry-log.h"
 #include "steps.h"
 
@@ -50,8 +51,17 @@ static char *waagent_custom_data_path(const Context *c) {
         return dir ? strjoin(dir, "/CustomData", NULL) : NULL;
 }
 
-/* Each source returns 1 with the data when it has some, 0 when it has none, or a
- * step failure. `name` is set to where it was found. */
+/* Invalid custom data: stops the vSensor steps, not OS provisioning (DESIGN). */
+static int defer(Context *c, const char *msg) {
+        free(c->deferred_error);
+        c->deferred_error = strdup(msg);
+        c->deferred_exit = EX_DATAERR;
+        return STEP_RESULT_DEFERRED;
+}
+
+/* Each source returns 1 with the data when it has some, 0 when it has none, a step
+ * failure, or STEP_RESULT_DEFERRED when what it found is not usable custom data.
+ * `name` is set to where it was found. */
 static int source_command_line(Context *c, char **data, size_t *len, char **name) {
         const char *f = c->opts->custom_data;
         if (!f) return 0;
@@ -80,6 +90,12 @@ static int source_kept(Context *c, char **data, size_t *len, char **name) {
 static int source_media(Context *c, char **data, size_t *len, char **name) {
         int r = media_custom_data(c, data, len);
         if (r == -ENOENT) return 0;
+        if (r == -EBADMSG) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "invalid custom data from the provisioning media: %s", c->ovf->custom_data_error);
+                log_error("%s", msg);
+                return defer(c, msg);
+        }
         if (r < 0) return STEP_RESULT_FAILED; /* media_custom_data set the failure */
         *name = strdup("the provisioning media (ovf-env.xml)");
         return 1;
@@ -135,7 +151,13 @@ static int source_imds(Context *c, char **data, size_t *len, char **name) {
         if (r == -ETIMEDOUT)
                 return step_fail(c, EX_UNAVAILABLE, "IMDS did not answer for userData within %d s: %s",
                                  c->config.imds_deadline, err);
-        if (r == -EBADMSG) return step_fail(c, EX_DATAERR, "IMDS userData is not valid base64");
+        if (r == -EBADMSG || r == -EFBIG) {
+                /* A 200 that is no custom data: invalid custom data, exit 65 (DESIGN). */
+                char msg[512];
+                snprintf(msg, sizeof msg, "invalid custom data from IMDS userData: %s", err);
+                log_error("%s", msg);
+                return defer(c, msg);
+        }
         if (r < 0) return step_fail(c, EX_UNAVAILABLE, "IMDS userData: %s", err);
         *name = strdup("IMDS userData");
         return 1;
@@ -150,7 +172,7 @@ static int find_custom_data(Context *c, char **ret, size_t *ret_len, char *looke
         for (size_t i = 0; i < ELEMENTSOF(sources); i++) {
                 char *name = NULL;
                 int r = sources[i](c, ret, ret_len, &name);
-                if (r < 0) return r;
+                if (r < 0 || r == STEP_RESULT_DEFERRED) return r;
                 if (r > 0) {
                         if (!name) return step_fail(c, EX_SOFTWARE, "out of memory");
                         free(c->custom_data_source);
@@ -174,13 +196,6 @@ static int keep_custom_data(Context *c, const char *data, size_t len) {
         return write_file_atomic(kept, data, len, 0600);
 }
 
-static int defer(Context *c, const char *msg) {
-        free(c->deferred_error);
-        c->deferred_error = strdup(msg);
-        c->deferred_exit = EX_DATAERR;
-        return STEP_RESULT_DEFERRED;
-}
-
 int step_load(Context *c) {
         char *data = NULL;
         size_t len = 0;
@@ -193,7 +208,7 @@ int step_load(Context *c) {
                 log_error("%s", msg);
                 return defer(c, msg);
         }
-        if (r < 0) return r;
+        if (r < 0 || r == STEP_RESULT_DEFERRED) return r;
 
         Problems problems;
         if (problems_init(&problems, c->custom_data_source) < 0) {

@@ -32,11 +32,13 @@ int step_metadata(Context *c) {
                 return step_fail(c, EX_UNAVAILABLE, "IMDS (%s) did not answer within %d s: %s", c->config.imds_url,
                                  c->config.imds_deadline, err);
         if (r < 0) return step_fail(c, EX_UNAVAILABLE, "IMDS instance metadata: %s", err);
+        /* A malformed optional field costs only that field (DESIGN, Field rules). */
+        if (c->imds->ignored) log_warning("IMDS instance metadata: ignored what is malformed: %s", c->imds->ignored);
 
         if (!c->vm_id) {
                 if (isempty(c->imds->vm_id)) {
                         if (provisioning_by_agent(c))
-                                return step_fail(c, EX_SOFTWARE, "no VM id: DMI product_uuid is unreadable and IMDS has no vmId");
+                                return step_fail(c, EX_SOFTWARE, "no VM id: DMI product_uuid is unreadable and IMDS has no usable vmId");
                 } else {
                         c->vm_id = strdup(c->imds->vm_id);
                         if (!c->vm_id) return step_fail(c, EX_SOFTWARE, "out of memory");

@@ -34,6 +34,7 @@ ImdsInstance *imds_instance_free(ImdsInstance *i) {
         free(i->vm_size);
         free(i->zone);
         free(i->private_ipv4);
+        free(i->ignored);
         free(i);
         return NULL;
 }
@@ -109,6 +110,18 @@ static int get_bool(json_t *parent, const char *key, const char *where, bool *re
         }
         errbuf_printf(err, errsize, "%s: expected true or false", where);
         return -EBADMSG;
+}
+
+/* An optional field was malformed: r is what reading it returned, why the message.
+ * -EBADMSG becomes a note in inst->ignored and success; anything else is returned. */
+static int ignore_malformed(ImdsInstance *inst, int r, const char *why) {
+        if (r != -EBADMSG) return r;
+        char *n = NULL;
+        if (asprintf_safe(&n, "%s%s%s", inst->ignored ? inst->ignored : "", inst->ignored ? "; " : "", why) < 0)
+                return -ENOMEM;
+        free(inst->ignored);
+        inst->ignored = n;
+        return 0;
 }
 
 static int parse_public_keys(json_t *compute, ImdsInstance *inst, char *err, size_t errsize) {
@@ -211,9 +224,12 @@ int imds_parse_instance(const char *json, size_t len, ImdsInstance **ret, char *
                         {"vmSize", "compute.vmSize", offsetof(ImdsInstance, vm_size)},
                         {"zone", "compute.zone", offsetof(ImdsInstance, zone)},
                 };
+                /* None of these is needed to provision (the VM id comes from DMI first). */
                 for (size_t k = 0; k < ELEMENTSOF(strings); k++) {
                         char **field = (char **) ((char *) inst + strings[k].offset);
-                        r = get_string(compute, strings[k].key, strings[k].where, field, err, errsize);
+                        char why[128];
+                        r = get_string(compute, strings[k].key, strings[k].where, field, why, sizeof why);
+                        r = ignore_malformed(inst, r, why);
                         if (r < 0) return r;
                 }
 
@@ -232,15 +248,21 @@ int imds_parse_instance(const char *json, size_t len, ImdsInstance **ret, char *
         }
 
         if (inst->vm_id) {
-                /* The id keys marker files: only a UUID may get that far. */
+                /* The id keys marker files: only a UUID may get that far. Without it the
+                 * DMI id serves; the agent decides when neither is there. */
                 if (!vmid_is_valid(inst->vm_id)) {
-                        errbuf_printf(err, errsize, "compute.vmId: not a UUID");
-                        return -EBADMSG;
-                }
-                for (char *p = inst->vm_id; *p; p++) *p = (char) tolower((unsigned char) *p);
+                        free(inst->vm_id);
+                        inst->vm_id = NULL;
+                        r = ignore_malformed(inst, -EBADMSG, "compute.vmId: not a UUID");
+                        if (r < 0) return r;
+                } else
+                        for (char *p = inst->vm_id; *p; p++) *p = (char) tolower((unsigned char) *p);
         }
 
-        r = parse_network(root, inst, err, errsize);
+        /* Only for logs: a malformed network section loses the address, nothing else. */
+        char why[128];
+        r = parse_network(root, inst, why, sizeof why);
+        r = ignore_malformed(inst, r, why);
         if (r < 0) return r;
 
         *ret = TAKE_PTR(inst);

@@ -32,6 +32,9 @@ typedef struct ImdsInstance {
         char *vm_size;                /* compute.vmSize */
         char *zone;                   /* compute.zone */
         char *private_ipv4;           /* network.interface[0].ipv4.ipAddress[0].privateIpAddress */
+        /* Optional fields that were malformed and left out (NULL when none), e.g.
+         * "compute.vmId: not a UUID; compute.zone: expected a string", for a warning. */
+        char *ignored;
 } ImdsInstance;
 
 typedef struct ImdsClient {
@@ -41,10 +44,12 @@ typedef struct ImdsClient {
         void *userdata;
 } ImdsClient;
 
-/* Parses an instance document. Missing members are NULL/false/0; a member of the
- * wrong type ("compute": 3) is an error. Booleans accept true/false and "true"/"false"
- * in any case. Returns 0 or -EBADMSG with a message in err (line:column for JSON
- * syntax errors). */
+/* Parses an instance document. Missing members are NULL/false/0. A malformed field
+ * provisioning needs (compute, osProfile and its members, publicKeys) is an error; a
+ * malformed optional one (vmId that is not a UUID, name, location, zone, network, ...)
+ * is left out and named in ->ignored: it must not sink the document (DESIGN, Field
+ * rules). Booleans accept true/false and "true"/"false" in any case. Returns 0 or
+ * -EBADMSG with a message in err (line:column for JSON syntax errors). */
 int imds_parse_instance(const char *json, size_t len, ImdsInstance **ret, char *err, size_t errsize);
 ImdsInstance *imds_instance_free(ImdsInstance *i);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ImdsInstance *, imds_instance_free);

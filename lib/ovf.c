@@ -32,6 +32,7 @@ typedef enum OvfField {
         OVF_KEY,
         OVF_KEY_VALUE,
         OVF_KEY_PATH,
+        OVF_PREPROVISIONED,
         _OVF_FIELD_MAX,
 } OvfField;
 
@@ -44,7 +45,9 @@ static const char *const ovf_paths[_OVF_FIELD_MAX] = {
         [OVF_KEY] = KEY,
         [OVF_KEY_VALUE] = KEY "/Value",
         [OVF_KEY_PATH] = KEY "/Path",
+        [OVF_PREPROVISIONED] = "PlatformSettingsSection/PlatformSettings/PreprovisionedVm",
 };
+#define SET_PATH "ProvisioningSection/LinuxProvisioningConfigurationSet"
 
 typedef struct OvfParser {
         XmlCtx x;                     /* first: xml_refuse_dtd's handlers find it */
@@ -58,6 +61,7 @@ typedef struct OvfParser {
         size_t custom_b64_len;
         unsigned long custom_line;    /* where CustomData starts, for errors */
         bool has_password, has_disable, disable_password_auth, has_custom_data;
+        bool has_set, password_nonempty, preprovisioned_vm;
         char **keys, **key_paths;
         char *key_value, *key_path;   /* of the PublicKey element being parsed */
         bool in_key;
@@ -94,6 +98,10 @@ static void XMLCALL ovf_start(void *userdata, const XML_Char *name, const XML_Ch
         path_push(p, name);
         if (p->field != OVF_NONE || p->path.overflow > 0 || p->depth < 2)
                 return;   /* inside a captured element, or not a candidate */
+        if (streq(p->path.path, SET_PATH)) {
+                p->has_set = true;
+                return;
+        }
 
         for (int i = 0; i < _OVF_FIELD_MAX; i++)
                 if (streq(p->path.path, ovf_paths[i])) {
@@ -111,8 +119,11 @@ static void XMLCALL ovf_start(void *userdata, const XML_Char *name, const XML_Ch
                 p->key_value = p->key_path = NULL;
                 return;
         case OVF_PASSWORD:
-                /* Only its presence matters; the text is never captured. */
+                /* Only its presence and whether it is empty matter: the text is never
+                 * captured (ovf_text only looks at it). */
                 p->has_password = true;
+                p->field = f;
+                p->field_depth = p->depth;
                 return;
         case OVF_KEY_VALUE:
         case OVF_KEY_PATH:
@@ -150,6 +161,14 @@ static void field_finish(OvfParser *p) {
         case OVF_USERNAME: target = &p->username; break;
         case OVF_KEY_VALUE: target = &p->key_value; break;
         case OVF_KEY_PATH: target = &p->key_path; break;
+        case OVF_PREPROVISIONED: {
+                _cleanup_free_ char *v = xml_strdup_trimmed(text, p->text.len);
+                if (!v)
+                        xml_fail(&p->x, -ENOMEM, "out of memory");
+                else
+                        p->preprovisioned_vm = strcasecmp(v, "true") == 0;
+                return;
+        }
         case OVF_DISABLE_PASSWORD_AUTH: {
                 _cleanup_free_ char *v = xml_strdup_trimmed(text, p->text.len);
                 if (!v)
@@ -204,6 +223,11 @@ static void XMLCALL ovf_text(void *userdata, const XML_Char *s, int len) {
 
         if (p->field == OVF_NONE || p->depth != p->field_depth || len <= 0)
                 return;
+        if (p->field == OVF_PASSWORD) {
+                for (int i = 0; i < len; i++)
+                        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') p->password_nonempty = true;
+                return;
+        }
         int r = xml_text_append(&p->text, s, (size_t)len);
         if (r == -EFBIG)
                 xml_fail(&p->x, p->field == OVF_CUSTOM_DATA ? -EFBIG : -EBADMSG,
@@ -235,6 +259,7 @@ OvfEnv *ovf_env_free(OvfEnv *e) {
         free(e->username);
         strv_free(e->ssh_public_keys);
         strv_free(e->ssh_public_key_paths);
+        free(e->custom_data_error);
         if (e->custom_data) {
                 wipe(e->custom_data, e->custom_data_len);
                 free(e->custom_data);
@@ -271,11 +296,21 @@ int ovf_parse(const char *xml, size_t len, OvfEnv **ret, char *err, size_t errsi
                 goto finish;
         }
 
+        /* Without it the document names no host, user or key: nothing to provision. */
+        if (!p.has_set) {
+                errbuf_printf(err, errsize, "ovf-env.xml: no LinuxProvisioningConfigurationSet in namespace %s",
+                              OVF_NAMESPACE);
+                r = -EBADMSG;
+                goto finish;
+        }
+
         e = calloc(1, sizeof *e);
         if (!e) {
                 r = -ENOMEM;
                 goto finish;
         }
+        e->password_nonempty = p.password_nonempty;
+        e->preprovisioned_vm = p.preprovisioned_vm;
         e->hostname = TAKE_PTR(p.hostname);
         e->username = TAKE_PTR(p.username);
         e->has_password = p.has_password;
@@ -292,16 +327,17 @@ int ovf_parse(const char *xml, size_t len, OvfEnv **ret, char *err, size_t errsi
         }
 
         if (p.has_custom_data) {
+                /* Bad custom data is the custom data's problem: the host name, user and
+                 * keys of the document still serve (DESIGN, Field rules). */
                 size_t bad = 0;
                 r = base64_decode(p.custom_b64, p.custom_b64_len, OVF_CUSTOM_DATA_MAX,
                                   &e->custom_data, &e->custom_data_len, &bad);
-                if (r == -EINVAL) {
-                        errbuf_printf(err, errsize, "ovf-env.xml:%lu: CustomData is not base64 (at character %zu)",
-                                p.custom_line, bad);
-                        r = -EBADMSG;
-                } else if (r == -EFBIG)
-                        errbuf_printf(err, errsize, "ovf-env.xml:%lu: CustomData larger than %u KiB decoded",
-                                p.custom_line, OVF_CUSTOM_DATA_MAX / 1024);
+                if (r == -EINVAL)
+                        r = asprintf_safe(&e->custom_data_error, "ovf-env.xml:%lu: CustomData is not base64 (at character %zu)",
+                                          p.custom_line, bad);
+                else if (r == -EFBIG)
+                        r = asprintf_safe(&e->custom_data_error, "ovf-env.xml:%lu: CustomData larger than %u KiB decoded",
+                                          p.custom_line, OVF_CUSTOM_DATA_MAX / 1024);
                 if (r < 0)
                         goto finish;
         }

@@ -19,15 +19,23 @@ typedef struct OvfEnv {
         char **ssh_public_key_paths;          /* .../PublicKey/Path, same order, "" when absent */
         char *custom_data;                    /* decoded CustomData (base64, 64 KiB decoded cap), NULL if absent */
         size_t custom_data_len;
+        /* Why CustomData is unusable ("ovf-env.xml:7: CustomData is not base64 (at
+         * character 11)"), NULL when it is fine or absent. Invalid custom data, but the
+         * rest of the document still serves (DESIGN, Field rules). */
+        char *custom_data_error;
+        bool password_nonempty;               /* UserPassword holds text (never kept) */
+        bool preprovisioned_vm;               /* PlatformSettings/PreprovisionedVm is true (any case) */
 } OvfEnv;
 
 /* Parses with expat using XML_ParserCreateNS(NULL, ' ') so elements are matched by namespace
  * URI http://schemas.microsoft.com/windowsazure (never by prefix): any prefix, default
  * namespace, or none of the right URI => wrong elements are ignored. Cap 256 KiB input.
- * Returns 0, -EBADMSG with err ("ovf-env.xml:LINE: ...") when malformed, when CustomData
- * is not base64 or when DisableSshPasswordAuthentication is not true/false, -EFBIG when
- * too big (input, or CustomData over 64 KiB decoded). Refuses DOCTYPE/entity declarations
- * (parser stopped) to avoid entity expansion attacks. The password text is never kept. */
+ * Returns 0, -EBADMSG with err ("ovf-env.xml:LINE: ...") when malformed, when there is
+ * no LinuxProvisioningConfigurationSet or when DisableSshPasswordAuthentication is not
+ * true/false, -EFBIG when the input is too big. CustomData that is not base64 or over
+ * 64 KiB decoded does not fail the document: custom_data_error says why. Refuses
+ * DOCTYPE/entity declarations (parser stopped) to avoid entity expansion attacks. The
+ * password text is never kept. */
 int ovf_parse(const char *xml, size_t len, OvfEnv **ret, char *err, size_t errsize);
 OvfEnv *ovf_env_free(OvfEnv *e);   /* wipes custom_data; accepts NULL, returns NULL */
 

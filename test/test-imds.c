@@ -116,9 +116,6 @@ static const struct {
 } wrong[] = {
         {"[]", "the document is not a JSON object"},
         {"{\"compute\":3}", "compute: expected an object"},
-        {"{\"compute\":{\"vmId\":5}}", "compute.vmId: expected a string"},
-        {"{\"compute\":{\"zone\":1}}", "compute.zone: expected a string"},
-        {"{\"compute\":{\"vmId\":\"not-a-uuid\"}}", "compute.vmId: not a UUID"},
         {"{\"compute\":{\"name\":\"a\\u0000b\"}}", NULL},   /* jansson refuses NUL */
         {"{\"compute\":{\"osProfile\":{\"disablePasswordAuthentication\":\"yes\"}}}",
          "compute.osProfile.disablePasswordAuthentication: expected true or false"},
@@ -132,10 +129,6 @@ static const struct {
         {"{\"compute\":{\"publicKeys\":[{\"path\":\"/x\"}]}}", "compute.publicKeys[0].keyData: missing"},
         {"{\"compute\":{\"publicKeys\":[{\"keyData\":\"k\",\"path\":false}]}}",
          "compute.publicKeys[0].path: expected a string"},
-        {"{\"network\":[]}", "network: expected an object"},
-        {"{\"network\":{\"interface\":{}}}", "network.interface: expected an array"},
-        {"{\"network\":{\"interface\":[{\"ipv4\":{\"ipAddress\":[{\"privateIpAddress\":10}]}}]}}",
-         "network.interface[0].ipv4.ipAddress[0].privateIpAddress: expected a string"},
         {"{\"compute\":{\"name\":\"a\",\"name\":\"b\"}}", NULL},   /* duplicates are refused */
 };
 
@@ -148,6 +141,39 @@ START_TEST(test_parse_wrong_types) {
                 ck_assert_str_eq(err, wrong[_i].message);
         else
                 ck_assert_msg(strncmp(err, "invalid JSON at line 1 column ", 30) == 0, "got '%s'", err);
+}
+END_TEST
+
+/* Malformed optional fields do not sink the document (DESIGN, Field rules): they are
+ * left out and named in ->ignored; what provisioning needs is kept. */
+static const struct {
+        const char *json;
+        const char *ignored;
+} malformed_optional[] = {
+        {"{\"compute\":{\"vmId\":5,\"osProfile\":{\"computerName\":\"h\"}}}", "compute.vmId: expected a string"},
+        {"{\"compute\":{\"zone\":1,\"osProfile\":{\"computerName\":\"h\"}}}", "compute.zone: expected a string"},
+        {"{\"compute\":{\"vmId\":\"not-a-uuid\",\"osProfile\":{\"computerName\":\"h\"}}}", "compute.vmId: not a UUID"},
+        {"{\"compute\":{\"name\":{},\"location\":[],\"vmSize\":true,\"osProfile\":{\"computerName\":\"h\"}}}",
+         "compute.name: expected a string; compute.location: expected a string; compute.vmSize: expected a string"},
+        {"{\"compute\":{\"osProfile\":{\"computerName\":\"h\"}},\"network\":[]}", "network: expected an object"},
+        {"{\"compute\":{\"osProfile\":{\"computerName\":\"h\"}},\"network\":{\"interface\":{}}}",
+         "network.interface: expected an array"},
+        {"{\"compute\":{\"osProfile\":{\"computerName\":\"h\"}},"
+         "\"network\":{\"interface\":[{\"ipv4\":{\"ipAddress\":[{\"privateIpAddress\":10}]}}]}}",
+         "network.interface[0].ipv4.ipAddress[0].privateIpAddress: expected a string"},
+};
+
+START_TEST(test_parse_malformed_optional_ignored) {
+        _cleanup_(imds_instance_freep) ImdsInstance *i = NULL;
+        char err[256] = "";
+        const char *json = malformed_optional[_i].json;
+        ck_assert_msg(imds_parse_instance(json, strlen(json), &i, err, sizeof err) == 0, "%s: %s", json, err);
+        ck_assert_ptr_nonnull(i->ignored);
+        ck_assert_str_eq(i->ignored, malformed_optional[_i].ignored);
+        ck_assert_str_eq(i->computer_name, "h");
+        ck_assert_ptr_null(i->vm_id);
+        ck_assert_ptr_null(i->zone);
+        ck_assert_ptr_null(i->private_ipv4);
 }
 END_TEST
 
@@ -412,6 +438,7 @@ static Suite *imds_suite(void) {
         tcase_add_test(tc, test_parse_wrong_type_fixture);
         tcase_add_loop_test(tc, test_parse_booleans, 0, (int) ELEMENTSOF(bools));
         tcase_add_loop_test(tc, test_parse_wrong_types, 0, (int) ELEMENTSOF(wrong));
+        tcase_add_loop_test(tc, test_parse_malformed_optional_ignored, 0, (int)ELEMENTSOF(malformed_optional));
         tcase_add_test(tc, test_parse_syntax_error_position);
         tcase_add_test(tc, test_parse_empty_strings_and_key_trim);
         suite_add_tcase(s, tc);

@@ -47,6 +47,9 @@ START_TEST(test_azure_prefixed) {
         ck_assert_str_eq(e->hostname, "vsensor-vmss000001");
         ck_assert_str_eq(e->username, "azureuser");
         ck_assert(e->has_password);
+        ck_assert(e->password_nonempty);
+        ck_assert(!e->preprovisioned_vm);           /* "false" */
+        ck_assert_ptr_null(e->custom_data_error);
         ck_assert(e->disable_ssh_password_auth);   /* "True" */
         ck_assert_uint_eq(strv_length(e->ssh_public_keys), 2);
         ck_assert_uint_eq(strv_length(e->ssh_public_key_paths), 2);
@@ -104,17 +107,26 @@ START_TEST(test_other_prefix) {
 }
 END_TEST
 
+/* Elements of another namespace never match: here the whole configuration set is in
+ * one, so the document has no LinuxProvisioningConfigurationSet at all and nothing to
+ * provision from (DESIGN, Field rules: it stops provisioning from the media). */
 START_TEST(test_wrong_namespace_ignored) {
-        _cleanup_ovf_ OvfEnv *e = NULL;
+        OvfEnv *e = NULL;
         char err[256] = "";
-        ck_assert_int_eq(parse_fixture("wrong-ns.xml", &e, err, sizeof err), 0);
-        ck_assert_ptr_null(e->hostname);
-        ck_assert_ptr_null(e->username);
-        ck_assert(!e->has_password);
-        ck_assert(!e->disable_ssh_password_auth);
-        ck_assert_ptr_null(e->ssh_public_keys[0]);
-        ck_assert_ptr_null(e->custom_data);
-        ck_assert_uint_eq(e->custom_data_len, 0);
+        ck_assert_int_eq(parse_fixture("wrong-ns.xml", &e, err, sizeof err), -EBADMSG);
+        ck_assert_ptr_null(e);
+        ck_assert_str_eq(err, "ovf-env.xml: no LinuxProvisioningConfigurationSet in namespace " OVF_NAMESPACE);
+}
+END_TEST
+
+START_TEST(test_no_configuration_set) {
+        static const char xml[] = "<Environment xmlns:wa=\"" OVF_NAMESPACE "\"><wa:ProvisioningSection>"
+                                  "<wa:Version>1.0</wa:Version></wa:ProvisioningSection></Environment>";
+        OvfEnv *e = NULL;
+        char err[256] = "";
+        ck_assert_int_eq(ovf_parse(xml, strlen(xml), &e, err, sizeof err), -EBADMSG);
+        ck_assert_ptr_null(e);
+        ck_assert_str_eq(err, "ovf-env.xml: no LinuxProvisioningConfigurationSet in namespace " OVF_NAMESPACE);
 }
 END_TEST
 
@@ -154,12 +166,47 @@ START_TEST(test_external_doctype_refused) {
 }
 END_TEST
 
+/* Undecodable CustomData is invalid custom data, not an unusable document: the host
+ * name, user and keys still serve (DESIGN, Field rules). */
 START_TEST(test_bad_base64) {
-        OvfEnv *e = NULL;
+        _cleanup_ovf_ OvfEnv *e = NULL;
         char err[256] = "";
-        ck_assert_int_eq(parse_fixture("bad-base64.xml", &e, err, sizeof err), -EBADMSG);
-        ck_assert_ptr_null(e);
-        ck_assert_msg(strncmp(err, "ovf-env.xml:6: CustomData is not base64", 39) == 0, "err: %s", err);
+        ck_assert_int_eq(parse_fixture("bad-base64.xml", &e, err, sizeof err), 0);
+        ck_assert_ptr_null(e->custom_data);
+        ck_assert_ptr_nonnull(e->custom_data_error);
+        ck_assert_msg(strncmp(e->custom_data_error, "ovf-env.xml:6: CustomData is not base64", 39) == 0, "err: %s",
+                      e->custom_data_error);
+        ck_assert_ptr_nonnull(e->hostname);
+}
+END_TEST
+
+START_TEST(test_password_and_preprovisioned) {
+        static const struct {
+                const char *inner, *platform;
+                bool has, nonempty, pre;
+        } t[] = {
+                {"<wa:UserPassword></wa:UserPassword>", "", true, false, false},
+                {"<wa:UserPassword>  \n </wa:UserPassword>", "", true, false, false},
+                {"<wa:UserPassword>s3cr&amp;t</wa:UserPassword>", "", true, true, false},
+                {"", "<wa:PreprovisionedVm>True</wa:PreprovisionedVm>", false, false, true},
+                {"", "<wa:PreprovisionedVm>false</wa:PreprovisionedVm>", false, false, false},
+                {"", "<wa:PreprovisionedVm>maybe</wa:PreprovisionedVm>", false, false, false},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                _cleanup_free_ char *xml = strjoin("<Environment xmlns:wa=\"" OVF_NAMESPACE "\"><wa:ProvisioningSection>"
+                                                   "<wa:LinuxProvisioningConfigurationSet><wa:HostName>h</wa:HostName>",
+                                                   t[i].inner, "</wa:LinuxProvisioningConfigurationSet></wa:ProvisioningSection>");
+                _cleanup_free_ char *doc = strjoin(xml, "<wa:PlatformSettingsSection><wa:PlatformSettings>", t[i].platform);
+                _cleanup_free_ char *full = strjoin(doc, "</wa:PlatformSettings></wa:PlatformSettingsSection></Environment>",
+                                                    NULL);
+                _cleanup_ovf_ OvfEnv *e = NULL;
+                char err[256] = "";
+                ck_assert_msg(ovf_parse(full, strlen(full), &e, err, sizeof err) == 0, "%zu: %s", i, err);
+                ck_assert_msg(e->has_password == t[i].has && e->password_nonempty == t[i].nonempty &&
+                                      e->preprovisioned_vm == t[i].pre,
+                              "case %zu", i);
+                ck_assert_str_eq(e->hostname, "h");
+        }
 }
 END_TEST
 
@@ -238,9 +285,12 @@ START_TEST(test_custom_data_cap) {
 
         ck_assert_int_eq(ovf_parse(ok, strlen(ok), &e, err, sizeof err), 0);
         ck_assert_uint_eq(e->custom_data_len, OVF_CUSTOM_DATA_MAX);
-        ck_assert_int_eq(ovf_parse(big, strlen(big), &e2, err, sizeof err), -EFBIG);
-        ck_assert_ptr_null(e2);
-        ck_assert_msg(strstr(err, "CustomData larger than 64 KiB"), "err: %s", err);
+        /* Oversized: invalid custom data, the document still parses. */
+        ck_assert_int_eq(ovf_parse(big, strlen(big), &e2, err, sizeof err), 0);
+        ck_assert_ptr_null(e2->custom_data);
+        ck_assert_msg(e2->custom_data_error && strstr(e2->custom_data_error, "CustomData larger than 64 KiB"), "err: %s",
+                      e2->custom_data_error);
+        e2 = ovf_env_free(e2);
 }
 END_TEST
 
@@ -401,6 +451,8 @@ static Suite *ovf_suite(void) {
         tcase_add_test(tc, test_doctype_bomb_refused);
         tcase_add_test(tc, test_external_doctype_refused);
         tcase_add_test(tc, test_bad_base64);
+        tcase_add_test(tc, test_no_configuration_set);
+        tcase_add_test(tc, test_password_and_preprovisioned);
         tcase_add_test(tc, test_disable_password_auth_values);
         tcase_add_test(tc, test_key_without_value_skipped);
         tcase_add_test(tc, test_empty_custom_data);
