@@ -74,6 +74,12 @@ static int source_command_line(Context *c, char **data, size_t *len, char **name
 
 /* The copy kept for this VM: resumes and repairs work once the media is gone. */
 static int source_kept(Context *c, char **data, size_t *len, char **name) {
+        /* No DMI id: the VM id is IMDS's, which the metadata step would read only after
+         * this one. Read it now, so a resume or repair finds its own copy. */
+        if (!c->vm_id && c->state->vm_id) {
+                int r = metadata_fetch(c);
+                if (r < 0) return r;
+        }
         if (!c->vm_id || !streq_ptr(c->vm_id, c->state->vm_id)) return 0;
         _cleanup_free_ char *kept = context_state_file(c, KEPT_CUSTOM_DATA_FILE);
         if (!kept) return step_fail(c, EX_SOFTWARE, "out of memory");

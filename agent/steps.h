@@ -25,6 +25,12 @@ extern const Step step_table[];
 extern const size_t step_table_size;
 const Step *step_find(const char *name);
 
+/* Reads the IMDS instance document into c->imds, once per run, and learns the VM id
+ * from it when DMI had none (a new id starts the state over). load calls it early
+ * when only IMDS can say whether the kept custom data is this VM's. Returns 0 or a
+ * step failure. */
+int metadata_fetch(Context *c);
+
 /* Whether the success marker exists (finish runs again when it was removed). */
 bool finish_marker_present(const Context *c);
 

@@ -1,6 +1,6 @@
 /* e2e: tolerance of real Azure documents (DESIGN, "Field rules"; issue 10, known
- * disagreements): a malformed optional IMDS field, undecodable OVF CustomData,
- * UserPassword and PreprovisionedVm. */
+ * disagreements): a malformed optional IMDS field, undecodable OVF CustomData, the
+ * kept custom data on a VM without a DMI id, UserPassword and PreprovisionedVm. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,6 +145,43 @@ START_TEST(preprovisioned_vm_is_refused_by_name) {
 }
 END_TEST
 
+/* No DMI id (the VM id is known only after metadata): repair and a resumed run use
+ * the custom data kept by the first run, not whatever the sources say now. */
+START_TEST(kept_custom_data_used_without_dmi_id) {
+        e2e_setup(&e, NULL);
+        remove_under_root("/sys/class/dmi/id/product_uuid");
+        e2e_serve_userdata(&e, e2e_custom_data);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert(e2e_exists(&e, STATE_DIR "/custom-data"));
+        ck_assert_int_eq(e2e_run(&e, (const char *[]){"status", NULL}), 0);
+        ck_assert_contains(e.out, "VM id: " E2E_VM_ID "\n");
+
+        /* The source is gone now (as the media is after the first boot). */
+        e2e_serve_userdata(&e, "");
+        size_t userdata_before = e2e_count(&e, "GET", "/metadata/instance/compute/userData");
+        ck_assert_msg(e2e_run(&e, (const char *[]){"repair", NULL}) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert_contains(e.err, STATE_DIR "/custom-data (kept from the first run) is valid");
+        ck_assert_uint_eq(e2e_count(&e, "GET", "/metadata/instance/compute/userData"), userdata_before);
+        /* The vSensor steps ran again with the kept secrets. */
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        _cleanup_free_ char *twice = strjoin(e2e_custom_data_calls, e2e_custom_data_calls, NULL);
+        ck_assert_str_eq(calls, twice);
+
+        /* A resume after a failure: the register helper fails once, the rerun resumes
+         * with the kept copy. */
+        e2e_put(&e, "/fake/fail/set_pushtoken.sh", "2\n", 0644);
+        ck_assert_int_eq(e2e_run(&e, (const char *[]){"repair", NULL}), 75);
+        ck_assert_int_eq(e2e_run(&e, (const char *[]){"status", NULL}), 0);
+        ck_assert_contains(e.out, "register       failed");
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert_contains(e.err, STATE_DIR "/custom-data (kept from the first run) is valid");
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        ck_assert_contains(log, "register: done");
+        e2e_assert_no_secrets(&e);
+        e2e_teardown(&e);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("e2e-field");
         TCase *tc = tcase_create("field");
@@ -154,6 +191,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, undecodable_ovf_custom_data_still_provisions_from_the_ovf);
         tcase_add_test(tc, undecodable_imds_userdata_still_provisions);
         tcase_add_test(tc, preprovisioned_vm_is_refused_by_name);
+        tcase_add_test(tc, kept_custom_data_used_without_dmi_id);
         suite_add_tcase(s, tc);
         return s;
 }
