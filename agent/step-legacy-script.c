@@ -38,6 +38,11 @@ int step_legacy_script(Context *c) {
         if (arg) argv[n++] = arg;
         argv[n++] = script;
         argv[n] = NULL;
+        /* A trace prints every command with its arguments expanded: values computed at
+         * run time (or read from elsewhere) cannot be known in advance to hide them. */
+        if ((arg && arg[0] == '-' && strchr(arg, 'x')) || strstr(c->custom_data->script, "set -x"))
+                log_warning("the legacy user-data script traces its commands (-x): secrets it computes or reads at "
+                            "run time may reach the log; only values written in the script itself are hidden");
         notify_extend_timeout(c->config.installer_deadline);
         RunResult res = {0};
         int r = child_run(c, "user-data", argv, c->config.installer_deadline, &res);

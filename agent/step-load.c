@@ -10,6 +10,7 @@
 #include "notify.h"
 #include "ovf.h"
 #include "retry-log.h"
+#include "scriptsecrets.h"
 #include "steps.h"
 
 
@@ -250,8 +251,14 @@ int step_load(Context *c) {
         free(data);
         if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot keep the custom data in %s: %s", c->config.state_dir, strerror(-r));
 
-        if (c->custom_data->kind == CUSTOMDATA_SCRIPT)
-                log_info("custom data from %s is a legacy user-data script", c->custom_data_source);
+        if (c->custom_data->kind == CUSTOMDATA_SCRIPT) {
+                /* Old scripts run under bash -x: whatever of their own text looks like a
+                 * secret is hidden from the log before they run. */
+                r = script_secrets_register(c->custom_data->script, c->custom_data->script_len);
+                if (r < 0) return step_fail(c, EX_SOFTWARE, "out of memory");
+                log_info("custom data from %s is a legacy user-data script%s", c->custom_data_source,
+                         r > 0 ? " (values in it that look like secrets are hidden in the log)" : "");
+        }
         else
                 /* The proxy URL is a secret as a whole (redacted everywhere); its display
                  * form hides only the password, so the operator sees which proxy. */

@@ -73,12 +73,47 @@ START_TEST(failing_legacy_script_exits_75_and_the_next_run_retries_it) {
 }
 END_TEST
 
+/* Darktrace's old script shape under `bash -x`: the trace prints each command with its
+ * secrets. Every value in the script's text that looks like one is hidden in the log,
+ * and the log says the trace may still show what the script computes. */
+static const char traced_script[] =
+        "#!/bin/bash -x\n"
+        "set_pushtoken.sh() { echo \"registering with $2\"; }\n"
+        "set_ossensor_hmac.sh() { echo \"hmac set ($1)\"; }\n"
+        "install() { echo \"installing with key $2, half ${2#*:}\"; }\n"
+        "UPDATEKEY=\"" CANARY_UPDATE_KEY "\"\n"
+        "PROXY='" CANARY_PROXY_URL "'\n"
+        "install --updateKey \"$UPDATEKEY\"\n"
+        "set_pushtoken.sh " CANARY_PUSH_TOKEN " dt-master.example.com:443 \"$PROXY\"\n"
+        "set_ossensor_hmac.sh '" CANARY_HMAC_TOKEN "'\n"
+        "echo \"secret half " CANARY_PUSH_SECRET ", proxy password " CANARY_PROXY_PW "\"\n";
+
+START_TEST(traced_legacy_script_secrets_are_hidden) {
+        e2e_setup(&e, NULL);
+        e2e_serve_userdata(&e, traced_script);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        _cleanup_free_ char *log = e2e_read(&e, "/var/log/user-data.log");
+        /* The trace and the output ran and were logged, with the values hidden. */
+        ck_assert_contains(log, "user-data[stderr]: + install --updateKey (hidden)");
+        ck_assert_contains(log, "user-data[stdout]: installing with key (hidden), half (hidden)");
+        ck_assert_contains(log, "user-data[stderr]: + set_pushtoken.sh (hidden) dt-master.example.com:443 "
+                                "http://proxyuser:(hidden)@127.0.0.1:3128");
+        ck_assert_contains(log, "user-data[stdout]: hmac set ((hidden))");
+        ck_assert_contains(log, "secret half (hidden), proxy password (hidden)");
+        ck_assert_contains(log, "values in it that look like secrets are hidden in the log");
+        ck_assert_contains(log, "the legacy user-data script traces its commands (-x)");
+        e2e_assert_no_secrets(&e);
+        e2e_teardown(&e);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("e2e-legacy");
         TCase *tc = tcase_create("legacy");
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, legacy_script_runs_once_instead_of_the_vsensor_steps);
         tcase_add_test(tc, failing_legacy_script_exits_75_and_the_next_run_retries_it);
+        tcase_add_test(tc, traced_legacy_script_secrets_are_hidden);
         suite_add_tcase(s, tc);
         return s;
 }
