@@ -101,8 +101,9 @@ static const Case cases[] = {
         OK(EP_INSTANCE, F_STATUS, 503, 2),
         OK(EP_INSTANCE, F_STATUS, 504, 2),
         FAIL_DEADLINE(EP_INSTANCE, F_STATUS, 503, "HTTP 503"),
-        /* A Retry-After past the deadline: give up now rather than wait for nothing. */
-        {EP_INSTANCE, F_STATUS, 429, 3600, NULL, PERSISTS, -ETIMEDOUT, "HTTP 429", 1, 0, 1000},
+        /* A Retry-After past the deadline: the wait is clamped to the deadline and one
+         * last try happens there (DESIGN: retried until the deadline), never later. */
+        {EP_INSTANCE, F_STATUS, 429, 3600, NULL, PERSISTS, -ETIMEDOUT, "HTTP 429", 2, 0, 0},
         OK_ANY(EP_INSTANCE, F_REFUSED, 0, 1),
         FAIL_DEADLINE(EP_INSTANCE, F_REFUSED, 0, "connect"),
         FAIL_DEADLINE(EP_INSTANCE, F_HANG, 0, "timed out"),
