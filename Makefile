@@ -22,10 +22,21 @@ BUILD   ?= build
 PKGS      := libcurl jansson libsystemd yaml-0.1 expat
 TEST_PKGS := check libmicrohttpd
 
+# Programs the build, the tests and the demo run, besides the libraries (a minimal
+# image lacks some; tools/install-deps installs their packages): found in PATH, or at
+# the fixed path the agent or the test runs them from (/usr/sbin is not in a user's
+# PATH on Debian). ip: any of the places test-e2e-provisioning looks.
+DEPS_PROGRAMS := $(firstword $(CC)) ar pkg-config openssl bash
+DEPS_FILES    := /usr/bin/ssh-keygen /usr/sbin/useradd
+DEPS_IP       := /sbin/ip /usr/sbin/ip /bin/ip /usr/bin/ip
+DEPS_PROGS_OK = for p in $(DEPS_PROGRAMS); do command -v $$p >/dev/null || exit 1; done; \
+	for f in $(DEPS_FILES); do test -x $$f || exit 1; done; \
+	for f in $(DEPS_IP); do test -x $$f && exit 0; done; exit 1
+
 # Missing build dependencies are installed by tools/install-deps (as root), or it
 # prints the exact apt command. Skipped for `make clean`.
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
-DEPS_OK := $(shell pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null && command -v openssl >/dev/null && echo yes)
+DEPS_OK := $(shell pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null && ( $(DEPS_PROGS_OK) ) && echo yes)
 ifneq ($(DEPS_OK),yes)
 DEPS_RC := $(shell ./tools/install-deps >&2; echo $$?)
 ifneq ($(DEPS_RC),0)

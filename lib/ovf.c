@@ -372,8 +372,8 @@ static void XMLCALL strip_start(void *userdata, const XML_Char *name, const XML_
         p->depth++;
         if (p->password_depth == 0 && is_password_element(name)) {
                 p->password_depth = p->depth;
-                p->content_start = (size_t)XML_GetCurrentByteIndex(p->x.parser) +
-                                   (size_t)XML_GetCurrentByteCount(p->x.parser);
+                p->content_start = (size_t)xml_byte_index(p->x.parser) +
+                                   (size_t)xml_byte_count(p->x.parser);
         }
 }
 
@@ -381,11 +381,11 @@ static void XMLCALL strip_end(void *userdata, const XML_Char *name) {
         StripParser *p = userdata;
 
         if (p->password_depth == p->depth && p->depth > 0) {
-                XML_Index idx = XML_GetCurrentByteIndex(p->x.parser);
+                int64_t idx = xml_byte_index(p->x.parser);
                 p->password_depth = 0;
                 /* An empty element <UserPassword/> has no content to remove. */
                 if (idx >= 0 && (size_t)idx > p->content_start &&
-                    XML_GetCurrentByteCount(p->x.parser) > 0) {
+                    xml_byte_count(p->x.parser) > 0) {
                         if (p->n_ranges == p->cap_ranges) {
                                 size_t ncap = p->cap_ranges ? p->cap_ranges * 2 : 4;
                                 void *nr = reallocarray(p->ranges, ncap, sizeof *p->ranges);

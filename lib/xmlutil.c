@@ -46,7 +46,7 @@ const char *xml_error_message(const XmlCtx *x) {
 }
 
 unsigned long xml_line(const XmlCtx *x) {
-        return (unsigned long)XML_GetCurrentLineNumber(x->parser);
+        return (unsigned long)xml_line_number(x->parser);
 }
 
 void xml_path_push(XmlPath *p, const char *name) {

@@ -5,8 +5,28 @@
 #include <expat.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
+
+/* The parser's location, the one place that picks expat's functions for it: expat
+ * 2.9.0 added XML_GetCurrentByteIndex64, XML_GetCurrentByteCount64 and
+ * XML_GetCurrentLineNumber64 and deprecated the old forms (a warning, an error under
+ * WERROR=1); older expat (2.5 in Debian 12, 2.4/2.6 in Ubuntu 22.04/24.04) has only
+ * the old ones. Both give the same values at the sizes we parse (documents are capped
+ * far below 2 GiB). */
+#if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 9)
+static inline int64_t xml_byte_index(XML_Parser p) { return XML_GetCurrentByteIndex64(p); }
+static inline uint64_t xml_byte_count(XML_Parser p) { return XML_GetCurrentByteCount64(p); }
+static inline uint64_t xml_line_number(XML_Parser p) { return XML_GetCurrentLineNumber64(p); }
+#else
+static inline int64_t xml_byte_index(XML_Parser p) { return (int64_t)XML_GetCurrentByteIndex(p); }
+static inline uint64_t xml_byte_count(XML_Parser p) {
+        int n = XML_GetCurrentByteCount(p);
+        return n > 0 ? (uint64_t)n : 0;
+}
+static inline uint64_t xml_line_number(XML_Parser p) { return (uint64_t)XML_GetCurrentLineNumber(p); }
+#endif
 
 #define XML_PATH_MAX_DEPTH 32
 #define XML_PATH_MAX_LEN 512

@@ -56,11 +56,20 @@ static void setup_mode(bool provisioning) {
 
 static void setup(void) { setup_mode(false); }
 
-static bool need_root(void) {
-        if (geteuid() == 0) return true;
-        printf("%s: skipped: provisioning needs root (useradd --root)\n", tcase_name());
-        return false;
+/* Provisioning needs root (useradd --root) and ssh-keygen (the host keys); without
+ * them the test is skipped, saying which is missing. */
+static bool need_root_for(const char *test) {
+        if (geteuid() != 0) {
+                test_skip(test, "provisioning needs root (useradd --root)");
+                return false;
+        }
+        if (access("/usr/bin/ssh-keygen", X_OK) < 0) {
+                test_skip(test, "ssh-keygen (openssh-client) not installed");
+                return false;
+        }
+        return true;
 }
+#define need_root() need_root_for(__func__)
 
 /* Sets the fault shim's variables for the next runs ("NAME=value" strings). */
 static void fault_env(const char *a, const char *b, const char *c) {

@@ -30,11 +30,20 @@ static E2e e;
 
 static const char *const run_args[] = {"run", NULL};
 
-static bool need_root(void) {
-        if (geteuid() == 0) return true;
-        printf("%s: skipped: needs root (useradd --root)\n", tcase_name());
-        return false;
+/* What every provisioning test needs: root (useradd --root) and ssh-keygen (the step
+ * makes the host keys). Without them the test is skipped, saying which is missing. */
+static bool need_root_for(const char *test) {
+        if (geteuid() != 0) {
+                test_skip(test, "needs root (useradd --root)");
+                return false;
+        }
+        if (access("/usr/bin/ssh-keygen", X_OK) < 0) {
+                test_skip(test, "ssh-keygen (openssh-client) not installed");
+                return false;
+        }
+        return true;
 }
+#define need_root() need_root_for(__func__)
 
 /* Count of non-overlapping occurrences of needle. */
 static size_t count_of(const char *haystack, const char *needle) {
@@ -835,7 +844,7 @@ START_TEST(ovf_media_block_device_not_mounted) {
         _cleanup_free_ char *dev = file_under_root("/dev/sr9");
         /* A loop device number nothing uses: were it opened, nothing would happen. */
         if (mknod(dev, S_IFBLK | 0600, makedev(7, 250)) < 0) {
-                printf("%s: skipped: cannot make a block device node (%m)\n", tcase_name());
+                TEST_SKIP("cannot make a block device node: %m");
                 return;
         }
         e2e_serve_userdata(&e, e2e_custom_data);
@@ -855,16 +864,25 @@ END_TEST
 
 /* 9. The default URLs (169.254.169.254, 168.63.129.16) in a private network
  * namespace where the fake server listens on port 80 of those addresses. */
+static const char *const ip_paths[] = {"/sbin/ip", "/usr/sbin/ip", "/bin/ip", "/usr/bin/ip"};
+
+/* The ip program (iproute2), NULL when it is not installed. */
+static const char *find_ip(void) {
+        for (size_t i = 0; i < ELEMENTSOF(ip_paths); i++)
+                if (access(ip_paths[i], X_OK) == 0) return ip_paths[i];
+        return NULL;
+}
+
 static int run_ip(const char *const *args) {
+        const char *ip = find_ip();
+        if (!ip) return 127;
         pid_t pid = fork();
         if (pid < 0) return -errno;
         if (pid == 0) {
                 int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
                 if (null >= 0) dup2(null, 1);
                 static char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-                execve("/sbin/ip", (char *const *)args, env);
-                execve("/usr/sbin/ip", (char *const *)args, env);
-                execve("/bin/ip", (char *const *)args, env);
+                execve(ip, (char *const *)args, env);
                 _exit(127);
         }
         int status;
@@ -875,17 +893,20 @@ static int run_ip(const char *const *args) {
 
 #define NS_SKIP 77
 
-/* The child: no Check assertions (a failure must not unwind into the runner's copy). */
+/* The child: no Check assertions (a failure must not unwind into the runner's copy).
+ * When the namespace cannot be made it writes the cause to result_file and returns
+ * NS_SKIP; a failure after that is a failure. */
 static int netns_child(const char *result_file) {
         if (unshare(CLONE_NEWNET) < 0) {
-                fprintf(stderr, "unshare(CLONE_NEWNET): %m\n");
-                return NS_SKIP;
+                char cause[200];
+                int n = snprintf(cause, sizeof cause, "no private network namespace: unshare(CLONE_NEWNET): %m");
+                return write_file_atomic(result_file, cause, (size_t)n, 0600) < 0 ? 2 : NS_SKIP;
         }
         if (run_ip((const char *[]){"ip", "link", "set", "lo", "up", NULL}) != 0 ||
             run_ip((const char *[]){"ip", "addr", "add", "169.254.169.254/32", "dev", "lo", NULL}) != 0 ||
             run_ip((const char *[]){"ip", "addr", "add", "168.63.129.16/32", "dev", "lo", NULL}) != 0) {
-                fprintf(stderr, "ip: cannot set up lo\n");
-                return NS_SKIP;
+                fprintf(stderr, "ip: cannot set up lo in the private network namespace\n");
+                return 2;
         }
         FakeServer *s = fake_server_start(&(FakeServerOptions){.bind_address = "0.0.0.0", .port = 80});
         if (!s) {
@@ -939,6 +960,10 @@ static int netns_child(const char *result_file) {
 
 START_TEST(default_urls_in_netns) {
         if (!need_root()) return;
+        if (!find_ip()) {
+                TEST_SKIP("ip (iproute2) not installed");
+                return;
+        }
         e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
         char result[400];
         snprintf(result, sizeof result, "%s/netns-result.json", e.dir);
@@ -951,7 +976,8 @@ START_TEST(default_urls_in_netns) {
         while (waitpid(pid, &status, 0) < 0) ck_assert_int_eq(errno, EINTR);
         ck_assert(WIFEXITED(status));
         if (WEXITSTATUS(status) == NS_SKIP) {
-                printf("%s: skipped: no private network namespace\n", tcase_name());
+                _cleanup_free_ char *cause = tu_read_file(result, NULL);
+                TEST_SKIP("%s", cause);
                 return;
         }
         ck_assert_int_eq(WEXITSTATUS(status), 0);

@@ -59,3 +59,10 @@ char *tu_read_case(const char *rel, const char *name, const char *file, size_t *
 
 /* The problems as problems_print writes them; fails the test on OOM. */
 char *tu_problems_text(const Problems *p);
+
+/* Skips: a test that cannot run calls TEST_SKIP("ip (iproute2) not installed") and
+ * returns. It prints "SKIP NAME: CAUSE" on a line of its own (NAME is the test's,
+ * CAUSE what is really missing), which tools/run-tests counts as a skip, apart from
+ * the passes (Check itself counts the test as passed). */
+void test_skip(const char *name, const char *fmt, ...) _printf_(2, 3);
+#define TEST_SKIP(...) test_skip(__func__, __VA_ARGS__)
