@@ -701,6 +701,8 @@ resource autoscale 'Microsoft.Insights/autoscalesettings@2022-10-01' = {
   properties: {
     enabled: true
     targetResourceUri: vmss.id
+    // As Darktrace's: scales out ahead of a daily pattern once it has seen one.
+    predictiveAutoscalePolicy: { scaleMode: 'Enabled', scaleLookAheadTime: 'PT5M' }
     profiles: [
       {
         name: 'cpu'
