@@ -16,6 +16,13 @@
 #define LOG_FORMAT_MAX (1024 * 1024)
 #define ELLIPSIS "\xe2\x80\xa6"
 
+/* The journal entry's syslog facility, beside SYSLOG_IDENTIFIER=vsensor-init: rsyslog
+ * and the Azure Monitor agent's syslog collection (packaging/azure's data collection
+ * rule) file the agent's lines as daemon.<priority>; without it they would fall under
+ * the default user facility. The journal wants the facility number, LOG_DAEMON >> 3. */
+#define JOURNAL_FACILITY "SYSLOG_FACILITY=3"
+_Static_assert(LOG_DAEMON >> 3 == 3, "JOURNAL_FACILITY is LOG_DAEMON");
+
 static int log_fd = -EBADF;
 static LogLevel console_level = LOG_LEVEL_INFO;
 static bool journal_enabled;
@@ -210,12 +217,13 @@ static void emit(LogLevel importance, const char *label, const char *result, con
                     asprintf_safe(&p, "PRIORITY=%d", level_priority(importance)) >= 0 &&
                     asprintf_safe(&s, "VSENSOR_INIT_STEP=%s", step) >= 0 &&
                     (!result || asprintf_safe(&r, "VSENSOR_INIT_RESULT=%s", result) >= 0)) {
-                        struct iovec iov[5];
+                        struct iovec iov[6];
                         size_t n = 0;
                         iov[n++] = (struct iovec){m, strlen(m)};
                         iov[n++] = (struct iovec){p, strlen(p)};
                         iov[n++] = (struct iovec){(char *)"SYSLOG_IDENTIFIER=vsensor-init",
                                                   strlen("SYSLOG_IDENTIFIER=vsensor-init")};
+                        iov[n++] = (struct iovec){(char *)JOURNAL_FACILITY, strlen(JOURNAL_FACILITY)};
                         iov[n++] = (struct iovec){s, strlen(s)};
                         if (r) iov[n++] = (struct iovec){r, strlen(r)};
                         (void)sd_journal_sendv(iov, (int)n);

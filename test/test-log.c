@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
 
 #include "canary.h"
 #include "log.h"
@@ -15,6 +17,45 @@
 static char *logfile;     /* tu_tmpdir/sub/dir/user-data.log */
 static char *errfile;     /* where fd 2 goes during a test */
 static int saved_stderr = -1;
+
+/* The journal entries log.c sends, captured: sd-journal.h turns sd_journal_sendv()
+ * into sd_journal_sendv_with_location(), and this definition of it comes before
+ * libsystemd's at link time, so nothing reaches the host's journal and the test sees
+ * every field log.c chose (not the CODE_* ones). Each entry is its fields joined by
+ * "\n". */
+#define JOURNAL_MAX 64
+static char *journal_entries[JOURNAL_MAX];
+static size_t journal_count;
+
+int sd_journal_sendv_with_location(const char *file, const char *line, const char *func,
+                                   const struct iovec *iov, int n) {
+        (void)file, (void)line, (void)func;
+        if (journal_count >= JOURNAL_MAX) return -ENOBUFS;
+        size_t size = 1;
+        for (int i = 0; i < n; i++) size += iov[i].iov_len + 1;
+        char *e = calloc(1, size);
+        if (!e) return -ENOMEM;
+        for (int i = 0; i < n; i++) {
+                strncat(e, iov[i].iov_base, iov[i].iov_len);
+                if (i + 1 < n) strncat(e, "\n", 2);
+        }
+        journal_entries[journal_count++] = e;
+        return 0;
+}
+
+static void journal_clear(void) {
+        for (size_t i = 0; i < journal_count; i++) free(journal_entries[i]);
+        journal_count = 0;
+}
+
+/* Whether entry i has the field line exactly ("NAME=VALUE"). */
+static bool journal_has(size_t i, const char *field) {
+        ck_assert_uint_lt(i, journal_count);
+        size_t l = strlen(field);
+        for (const char *p = journal_entries[i]; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+                if (strncmp(p, field, l) == 0 && (p[l] == '\n' || p[l] == 0)) return true;
+        return false;
+}
 
 static void setup(void) {
         tu_tmpdir_setup();
@@ -34,6 +75,7 @@ static void setup(void) {
 
 static void teardown(void) {
         log_close();
+        journal_clear();
         secret_registry_clear();
         if (saved_stderr >= 0) {
                 dup2(saved_stderr, STDERR_FILENO);
@@ -201,6 +243,12 @@ START_TEST(test_secrets_never_written) {
                 ck_assert_msg(!strstr(err, *c), "stderr holds %s", *c);
         }
         ck_assert_msg(!strstr(text, "CanaryH") && !strstr(err, "CanaryH"), "part of a secret leaked");
+        ck_assert_uint_gt(journal_count, 0);
+        for (size_t i = 0; i < journal_count; i++) {
+                for (const char *const *c = canary_values; *c; c++)
+                        ck_assert_msg(!strstr(journal_entries[i], *c), "journal holds %s", *c);
+                ck_assert_msg(!strstr(journal_entries[i], "CanaryH"), "part of a secret in the journal");
+        }
         ck_assert_ptr_nonnull(strstr(text, "install: running installer --updateKey (hidden)\n"));
         ck_assert_ptr_nonnull(strstr(text, "install: error: token (hidden) and proxy http://proxyuser:(hidden)@127.0.0.1:3128\n"));
         ck_assert_ptr_nonnull(strstr(text, "install: failed: helper said (hidden)x(hidden)\n"));
@@ -330,6 +378,29 @@ START_TEST(test_journal_stream_suppresses_console) {
 }
 END_TEST
 
+/* The journal entry names the agent and a syslog facility, so rsyslog and the Azure
+ * Monitor agent's syslog collection (packaging/azure's data collection rule) file it
+ * as daemon.<level> from vsensor-init, not under the default user facility. */
+START_TEST(test_journal_fields) {
+        LogOptions o = {.file = NULL, .console_level = LOG_LEVEL_INFO, .journal = true};
+        ck_assert_int_eq(log_open(&o), 0);
+        log_set_step("register");
+        log_warning("master slow");
+        log_result("done", "registered");
+        ck_assert_uint_eq(journal_count, 2);
+        for (size_t i = 0; i < 2; i++) {
+                ck_assert(journal_has(i, "SYSLOG_IDENTIFIER=vsensor-init"));
+                ck_assert(journal_has(i, "SYSLOG_FACILITY=3"));  /* LOG_DAEMON >> 3 */
+                ck_assert(journal_has(i, "VSENSOR_INIT_STEP=register"));
+        }
+        ck_assert(journal_has(0, "MESSAGE=register: warning: master slow"));
+        ck_assert(journal_has(0, "PRIORITY=4"));
+        ck_assert(journal_has(1, "MESSAGE=register: done: registered"));
+        ck_assert(journal_has(1, "VSENSOR_INIT_RESULT=done"));
+        ck_assert(journal_has(1, "PRIORITY=5"));
+}
+END_TEST
+
 START_TEST(test_reopen) {
         open_log(LOG_LEVEL_INFO);
         log_info("one");
@@ -361,6 +432,7 @@ static Suite *log_suite(void) {
         tcase_add_test(tc, test_no_file);
         tcase_add_test(tc, test_error_errno);
         tcase_add_test(tc, test_journal_stream_suppresses_console);
+        tcase_add_test(tc, test_journal_fields);
         tcase_add_test(tc, test_reopen);
         suite_add_tcase(s, tc);
         return s;

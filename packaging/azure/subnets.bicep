@@ -1,20 +1,22 @@
 // The subnets main.bicep adds to the existing Virtual Network, in that network's
-// Resource Group (a module, as in azuredeploy.json's nested deployment).
+// Resource Group (azuredeploy.json's nested deployment "PREFIX-subnets", inner scope).
 param vnetName string
 param subnetName string
 param subnetCIDR string
 param nsgId string
 param natGatewayId string
 param routeTableId string
+param serviceEndpoints array
+param serviceEndpointPolicyId string
 param privateLinkEnable bool
 param bastionEnable bool
 param bastionSubnetCIDR string
 
-resource vnet 'Microsoft.Network/virtualNetworks@2023-09-01' existing = {
+resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' existing = {
   name: vnetName
 }
 
-resource vsensors 'Microsoft.Network/virtualNetworks/subnets@2023-09-01' = {
+resource vsensors 'Microsoft.Network/virtualNetworks/subnets@2024-05-01' = {
   parent: vnet
   name: subnetName
   properties: {
@@ -22,12 +24,14 @@ resource vsensors 'Microsoft.Network/virtualNetworks/subnets@2023-09-01' = {
     networkSecurityGroup: { id: nsgId }
     natGateway: empty(natGatewayId) ? null : { id: natGatewayId }
     routeTable: empty(routeTableId) ? null : { id: routeTableId }
+    serviceEndpoints: serviceEndpoints
+    serviceEndpointPolicies: empty(serviceEndpointPolicyId) ? [] : [ { id: serviceEndpointPolicyId } ]
     privateLinkServiceNetworkPolicies: privateLinkEnable ? 'Disabled' : 'Enabled'
   }
 }
 
 // Subnets of one network are changed one at a time.
-resource bastionSubnet 'Microsoft.Network/virtualNetworks/subnets@2023-09-01' = if (bastionEnable) {
+resource bastionSubnet 'Microsoft.Network/virtualNetworks/subnets@2024-05-01' = if (bastionEnable) {
   parent: vnet
   name: 'AzureBastionSubnet'
   properties: { addressPrefix: bastionSubnetCIDR }
