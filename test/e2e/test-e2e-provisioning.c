@@ -1285,8 +1285,11 @@ START_TEST(user_name_refused_from_ovf) {
 }
 END_TEST
 
+static bool keygen_mounted;
+
 /* A private mount namespace where /usr/bin/ssh-keygen is the script given (mode
- * 0644: "not installed"). False when the kernel does not let the test do it. */
+ * 0644: "not installed"). False when the kernel does not let the test do it. With
+ * CK_FORK=no the runner stays in that namespace; teardown takes the mount away. */
 static bool fake_keygen(const char *script, mode_t mode) {
         if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
                 printf("%s: skipped: no mount namespace (%m)\n", tcase_name());
@@ -1296,11 +1299,13 @@ static bool fake_keygen(const char *script, mode_t mode) {
         snprintf(p, sizeof p, "%s/ssh-keygen", e.dir);
         ck_assert_int_eq(write_file_atomic(p, script, strlen(script), mode), 0);
         ck_assert_msg(mount(p, "/usr/bin/ssh-keygen", NULL, MS_BIND, NULL) == 0, "bind mount: %m");
+        keygen_mounted = true;
         return true;
 }
 
 static void real_keygen(void) {
         ck_assert_int_eq(umount("/usr/bin/ssh-keygen"), 0);
+        keygen_mounted = false;
 }
 
 /* ssh-keygen exits 0 leaving empty key files (a full disk): the old keys stay,
@@ -1445,6 +1450,7 @@ START_TEST(log_path_fifo) {
 END_TEST
 
 static void teardown(void) {
+        if (keygen_mounted && umount2("/usr/bin/ssh-keygen", MNT_DETACH) == 0) keygen_mounted = false;
         e2e_teardown(&e);
         memset(&e, 0, sizeof e); /* a skipped test (CK_FORK=no) must not free it again */
 }
