@@ -107,7 +107,9 @@ static int openat2_open(int rootfd, const char *abs_path, int flags, mode_t mode
                 if (fd >= 0) return (int)fd;
                 /* EAGAIN: a concurrent rename; a few tries, then the walk decides. */
                 if (errno == EAGAIN && tries < 8) continue;
-                if (errno == ENOSYS || errno == EAGAIN) {
+                /* ENOSYS: an old kernel; EPERM: a seccomp filter that does not know
+                 * openat2 (older container runtimes). The walk is just as strict. */
+                if (errno == ENOSYS || errno == EAGAIN || errno == EPERM) {
                         if (errno == ENOSYS) no_openat2 = true;
                         return walk_open(rootfd, abs_path, flags, mode);
                 }
