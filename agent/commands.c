@@ -182,7 +182,7 @@ int cmd_clean(Context *c) {
         _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
         if (!dir) return EX_SOFTWARE;
         pid_t holder = 0;
-        _cleanup_close_ int lock = state_lock(dir, &holder);
+        _cleanup_close_ int lock = state_lock_at(c->opts->root, c->config.state_dir, &holder);
         if (lock == -EWOULDBLOCK) {
                 fprintf(stderr, "vsensor-init: a run (pid %ld) is in progress; not cleaning\n", (long)holder);
                 return EX_TEMPFAIL;

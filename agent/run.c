@@ -9,6 +9,7 @@
 #include "media.h"
 #include "notify.h"
 #include "runner.h"
+#include "safefile.h"
 #include "steps.h"
 #include "vmid.h"
 
@@ -53,7 +54,8 @@ int cmd_run(Context *c) {
         _cleanup_free_ char *log_path = context_path(c, c->config.log_file);
         if (!log_path) return EX_SOFTWARE;
         LogOptions lo = {
-                .file = log_path,
+                .root = c->opts->root,
+                .file = c->config.log_file,
                 .console_level = c->opts->verbosity > 0 ? LOG_LEVEL_DEBUG
                                : c->opts->verbosity < 0 ? LOG_LEVEL_WARNING
                                                         : LOG_LEVEL_INFO,
@@ -63,14 +65,14 @@ int cmd_run(Context *c) {
         log_set_step("start");
         int r = log_open(&lo);
         if (r < 0) {
-                log_error("cannot open the log file %s: %s", log_path, strerror(-r));
+                log_error("cannot open the log file %s: %s", log_path, safe_strerror(r));
                 return EX_CANTCREAT;
         }
 
         _cleanup_free_ char *state_dir = context_path(c, c->config.state_dir);
         if (!state_dir) return EX_SOFTWARE;
         pid_t holder = 0;
-        _cleanup_close_ int lock_fd = state_lock(state_dir, &holder);
+        _cleanup_close_ int lock_fd = state_lock_at(c->opts->root, c->config.state_dir, &holder);
         if (lock_fd == -EWOULDBLOCK) {
                 if (holder > 0)
                         log_error("another vsensor-init run (pid %ld) is in progress; not starting a second one", (long)holder);
@@ -78,8 +80,15 @@ int cmd_run(Context *c) {
                         log_error("another vsensor-init run is in progress; not starting a second one");
                 return EX_TEMPFAIL;
         }
+        if (lock_fd == -EACCES || lock_fd == -EPERM) {
+                /* Another user could have replaced the kept custom data that repair runs as root. */
+                log_error("the state directory %s is %s: refusing to use it; check its files, then "
+                          "chown root:root and chmod 0700 it",
+                          state_dir, lock_fd == -EACCES ? "writable by other users" : "owned by another user");
+                return EX_CANTCREAT;
+        }
         if (lock_fd < 0) {
-                log_error("cannot take the run lock in %s: %s", state_dir, strerror(-lock_fd));
+                log_error("cannot take the run lock in %s: %s", state_dir, safe_strerror(lock_fd));
                 return EX_CANTCREAT;
         }
 

@@ -2,34 +2,58 @@
  * with sudo, its SSH keys, password logins off when asked, and fresh SSH host keys
  * the first time a VM id is provisioned. Inputs come from IMDS, with the
  * provisioning media (ovf-env.xml) as fallback. Under --root the host's tools are
- * given the root through their own options and the running system is not touched. */
+ * given the root through their own options and the running system is not touched.
+ *
+ * Every file is reached through lib/safefile from the root (the live system is "/"):
+ * no symlink is followed (a user's .ssh, an image's /etc/ssh), owners and modes are
+ * set on fds, and writes are atomic. The inputs are all checked before anything on
+ * the machine changes. */
+#include <dirent.h>
 #include <fcntl.h>
-#include <glob.h>
+#include <strings.h>
 #include <sys/stat.h>
 
+#include "account.h"
 #include "child.h"
 #include "log.h"
 #include "media.h"
 #include "ovf.h"
 #include "report.h"
+#include "safefile.h"
+#include "sshdconfig.h"
+#include "sshkey.h"
 #include "steps.h"
 
-#define SUDOERS_DROPIN "/etc/sudoers.d/90-vsensor-init-users"
-#define SSHD_DROPIN "/etc/ssh/sshd_config.d/50-vsensor-init.conf"
+#define SUDOERS_DIR "/etc/sudoers.d"
+#define SUDOERS_NAME "90-vsensor-init-users"
+#define SUDOERS_DROPIN SUDOERS_DIR "/" SUDOERS_NAME
+/* 00-: sshd keeps the first value it reads, and Debian's sshd_config includes the
+ * *.conf files of sshd_config.d in lexical order at its top. */
+#define SSHD_DIR "/etc/ssh"
+#define SSHD_DROPIN_DIR SSHD_DIR "/sshd_config.d"
+#define SSHD_DROPIN_NAME "00-vsensor-init.conf"
+#define SSHD_DROPIN SSHD_DROPIN_DIR "/" SSHD_DROPIN_NAME
+#define SSHD_DROPIN_OLD_NAME "50-vsensor-init.conf"   /* versions before 0.2 */
+#define HOST_KEYS_TMP_PREFIX ".vsensor-init-keys."
+/* The host keys `ssh-keygen -A` makes; all of them must be there to swap. */
+static const char *const host_key_types[] = {"rsa", "ecdsa", "ed25519"};
 
-typedef struct Account {
-        uid_t uid;
-        gid_t gid;
-        char *home;
-} Account;
+/* Useradd on Debian 12 and older takes at most 32 characters unless told --badname. */
+#define USERADD_NAME_MAX 32
 
-/* Same rule as useradd's default NAME_REGEX, so nothing odd reaches its argv. */
-static bool username_valid(const char *u) {
-        if (!u || !*u || strlen(u) > 32) return false;
-        if (!(u[0] == '_' || (u[0] >= 'a' && u[0] <= 'z'))) return false;
-        for (const char *p = u; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) return false;
-        return true;
+/* A name from the outside world, for messages: printable ASCII kept, the rest \xNN,
+ * cut at 64 input bytes (never in the middle of an escape). */
+static const char *quoted(const char *s, char *buf, size_t size) {
+        size_t o = 0;
+        for (size_t i = 0; s && s[i] && i < 64 && o + 5 < size; i++) {
+                unsigned char ch = (unsigned char)s[i];
+                if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+                        buf[o++] = (char)ch;
+                else
+                        o += (size_t)snprintf(buf + o, size - o, "\\x%02x", ch);
+        }
+        buf[o] = 0;
+        return buf;
 }
 
 static bool hostname_valid(const char *h) {
@@ -41,42 +65,11 @@ static bool hostname_valid(const char *h) {
         return h[0] != '-' && h[n - 1] != '-';
 }
 
-/* Looks the user up in {root}/etc/passwd (not NSS: under --root it is another tree). */
-static int account_lookup(const Context *c, const char *user, Account *ret) {
-        _cleanup_free_ char *path = context_path(c, "/etc/passwd");
-        _cleanup_free_ char *data = NULL;
-        if (!path) return -ENOMEM;
-        int r = read_file_capped(path, 8 * 1024 * 1024, &data, NULL);
-        if (r < 0) return r;
-        size_t ulen = strlen(user);
-        for (char *line = data, *next; line && *line; line = next) {
-                next = strchr(line, '\n');
-                if (next) *next++ = 0;
-                if (strncmp(line, user, ulen) != 0 || line[ulen] != ':') continue;
-                /* name:pw:uid:gid:gecos:home:shell */
-                char *f[7] = {0};
-                size_t n = 0;
-                for (char *s = line; n < 7; n++) {
-                        f[n] = s;
-                        s = strchr(s, ':');
-                        if (!s) { n++; break; }
-                        *s++ = 0;
-                }
-                if (n < 6) return -EBADMSG;
-                ret->uid = (uid_t)strtoul(f[2], NULL, 10);
-                ret->gid = (gid_t)strtoul(f[3], NULL, 10);
-                ret->home = strdup(f[5]);
-                return ret->home ? 0 : -ENOMEM;
-        }
-        return -ENOENT;
-}
-
 static int set_hostname(Context *c, const char *hostname) {
-        _cleanup_free_ char *path = context_path(c, "/etc/hostname");
         _cleanup_free_ char *content = strjoin(hostname, "\n", NULL);
-        if (!path || !content) return step_fail(c, EX_SOFTWARE, "out of memory");
-        int r = write_file_atomic(path, content, strlen(content), 0644);
-        if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot write /etc/hostname: %s", strerror(-r));
+        if (!content) return step_fail(c, EX_SOFTWARE, "out of memory");
+        int r = safe_write(c->opts->root, "/etc/hostname", content, strlen(content), 0644, SAFE_NO_OWNER, SAFE_NO_GROUP);
+        if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot write /etc/hostname: %s", safe_strerror(r));
         if (isempty(c->opts->root) && sethostname(hostname, strlen(hostname)) < 0)
                 return step_fail(c, EX_SOFTWARE, "cannot set the hostname to %s: %m", hostname);
         log_info("hostname %s", hostname);
@@ -93,110 +86,315 @@ static int run_tool(Context *c, const char *label, const char *const *argv) {
         return 0;
 }
 
-static int ensure_user(Context *c, const char *user, Account *ret) {
-        int r = account_lookup(c, user, ret);
+/* Field rules: the name's own rule, then no system account (uid outside the image's
+ * UID_MIN..UID_MAX). Exit 65 naming where the name came from. */
+static int check_user(Context *c, const char *user, const char *source) {
+        char q[300];
+        const char *problem = account_name_problem(user);
+        if (problem)
+                return step_fail(c, EX_DATAERR, "admin user name \"%s\" from %s is not accepted: %s",
+                                 quoted(user, q, sizeof q), source, problem);
+        Account acct = {0};
+        int r = account_lookup(c->opts->root, user, &acct);
+        free(acct.home);
+        if (r == -ENOENT) return 0;
+        if (r < 0) return step_fail(c, EX_SOFTWARE, "cannot read /etc/passwd: %s", safe_strerror(r));
+        uid_t lo, hi;
+        account_uid_range(c->opts->root, &lo, &hi);
+        if (acct.uid < lo || acct.uid > hi)
+                return step_fail(c, EX_DATAERR, "admin user name \"%s\" from %s is a system account (uid %u, %s %s %u)", user,
+                                 source, (unsigned)acct.uid, acct.uid < lo ? "below" : "above",
+                                 acct.uid < lo ? "UID_MIN" : "UID_MAX", (unsigned)(acct.uid < lo ? lo : hi));
+        return 0;
+}
+
+static int ensure_user(Context *c, const char *user, const char *source, Account *ret) {
+        int r = account_lookup(c->opts->root, user, ret);
         if (r == 0) {
                 log_info("admin user %s exists", user);
                 return 0;
         }
-        if (r != -ENOENT) return step_fail(c, EX_SOFTWARE, "cannot read /etc/passwd: %s", strerror(-r));
-        const char *argv[10] = {"/usr/sbin/useradd", "--create-home", "--shell", "/bin/bash", "--comment", "vSensor admin"};
+        if (r != -ENOENT) return step_fail(c, EX_SOFTWARE, "cannot read /etc/passwd: %s", safe_strerror(r));
+        const char *argv[12] = {"/usr/sbin/useradd", "--create-home", "--shell", "/bin/bash", "--comment", "vSensor admin"};
         size_t n = 6;
+        bool long_name = strlen(user) > USERADD_NAME_MAX;
+        /* The name passed the Field rules already; useradd's own default is stricter. */
+        if (long_name) argv[n++] = "--badname";
         if (!isempty(c->opts->root)) {
                 argv[n++] = "--root";
                 argv[n++] = c->opts->root;
         }
         argv[n++] = user;
         argv[n] = NULL;
-        r = run_tool(c, "useradd", argv);
-        if (r < 0) return r;
-        r = account_lookup(c, user, ret);
+        RunResult res = {0};
+        char what[128];
+        r = child_run(c, "useradd", argv, 120, &res);
+        if (r < 0) return step_fail(c, EX_SOFTWARE, "cannot run %s: %s", argv[0], strerror(-r));
+        /* 2: bad syntax (no --badname in this useradd), 3: bad argument (the name). */
+        if (!res.signaled && !res.timed_out && (res.exit_code == 2 || res.exit_code == 3))
+                return step_fail(c, EX_DATAERR, "admin user name \"%s\" from %s: this image's useradd does not take it (%s)%s",
+                                 user, source, run_result_describe(&res, 120000, what, sizeof what),
+                                 long_name ? "; it takes at most 32 characters" : "");
+        if (res.signaled || res.timed_out || res.exit_code != 0)
+                return step_fail(c, EX_TEMPFAIL, "%s %s", argv[0], run_result_describe(&res, 120000, what, sizeof what));
+        r = account_lookup(c->opts->root, user, ret);
         if (r < 0) return step_fail(c, EX_SOFTWARE, "useradd succeeded but %s is not in /etc/passwd", user);
         log_info("created admin user %s (uid %u)", user, (unsigned)ret->uid);
         return 0;
 }
 
-static int write_sudoers(Context *c, const char *user) {
-        _cleanup_free_ char *path = context_path(c, SUDOERS_DROPIN);
-        _cleanup_free_ char *dir = path ? path_dirname(path) : NULL;
+static int write_sudoers(Context *c, int rootfd, const char *user) {
         _cleanup_free_ char *content = NULL;
-        if (!dir || asprintf_safe(&content, "# Written by vsensor-init: the Azure admin user.\n%s ALL=(ALL) NOPASSWD:ALL\n", user) < 0)
+        if (asprintf_safe(&content, "# Written by vsensor-init: the Azure admin user.\n%s ALL=(ALL) NOPASSWD:ALL\n", user) < 0)
                 return step_fail(c, EX_SOFTWARE, "out of memory");
-        int r = mkdir_p(dir, 0750);
-        if (r >= 0) r = write_file_atomic(path, content, strlen(content), 0440);
-        if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot write %s: %s", SUDOERS_DROPIN, strerror(-r));
+        _cleanup_close_ int dfd = safe_mkdirat(rootfd, SUDOERS_DIR, 0750, SAFE_NO_OWNER, SAFE_NO_GROUP, false);
+        int r = dfd < 0 ? dfd : safe_write_at(dfd, SUDOERS_NAME, content, strlen(content), 0440, SAFE_NO_OWNER, SAFE_NO_GROUP);
+        if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot write %s: %s", SUDOERS_DROPIN, safe_strerror(r));
         /* A broken sudoers file locks the operator out of sudo: check it when we can. */
         if (access("/usr/sbin/visudo", X_OK) == 0) {
+                _cleanup_free_ char *path = context_path(c, SUDOERS_DROPIN);
+                if (!path) return step_fail(c, EX_SOFTWARE, "out of memory");
                 const char *argv[] = {"/usr/sbin/visudo", "-c", "-q", "-f", path, NULL};
                 if (run_tool(c, "visudo", argv) < 0) {
-                        unlink(path);
+                        unlinkat(dfd, SUDOERS_NAME, 0);
                         return STEP_RESULT_FAILED;
                 }
         }
         return 0;
 }
 
-/* Adds the keys not yet present; keys the operator added later are kept. */
-static int write_authorized_keys(Context *c, const Account *acct, char *const *keys) {
-        _cleanup_free_ char *home = context_path(c, acct->home);
-        _cleanup_free_ char *sshdir = home ? strjoin(home, "/.ssh", NULL) : NULL;
-        _cleanup_free_ char *file = sshdir ? strjoin(sshdir, "/authorized_keys", NULL) : NULL;
-        if (!file) return step_fail(c, EX_SOFTWARE, "out of memory");
-        _cleanup_free_ char *old = NULL;
-        int r = read_file_capped(file, 1024 * 1024, &old, NULL);
-        if (r < 0 && r != -ENOENT) return step_fail(c, EX_SOFTWARE, "cannot read %s: %s", file, strerror(-r));
-        _cleanup_free_ char *content = strdup(old ? old : "");
-        size_t added = 0;
-        for (char *const *k = keys; content && *k; k++) {
-                if (isempty(*k) || strstr(content, *k)) continue;
-                size_t l = strlen(content);
-                char *n = strjoin(content, l && content[l - 1] != '\n' ? "\n" : "", *k);
-                free(content);
-                content = n ? strjoin(n, "\n", NULL) : NULL;
-                free(n);
-                added++;
+/* Field rules: IMDS publicKeys win, the OVF's serve only when IMDS has none; each key
+ * checked and normalized (lib/sshkey), a dropped one logged with the reason. */
+static int collect_keys(Context *c, char ***ret) {
+        const ImdsInstance *md = c->imds;
+        const OvfEnv *ovf = c->ovf;
+        size_t n_ovf = ovf ? strv_length(ovf->ssh_public_keys) : 0;
+        bool from_imds = md && md->n_public_keys > 0;
+        const char *source = from_imds ? "IMDS" : "ovf-env.xml";
+        size_t n = from_imds ? md->n_public_keys : n_ovf;
+        if (from_imds && n_ovf > 0) log_info("IMDS gave SSH keys: the %zu key(s) of ovf-env.xml are not used", n_ovf);
+        _cleanup_strv_free_ char **keys = NULL;
+        for (size_t i = 0; i < n; i++) {
+                const char *in = from_imds ? md->public_keys[i].key_data : ovf->ssh_public_keys[i];
+                _cleanup_free_ char *key = NULL;
+                const char *reason = NULL;
+                int r = sshkey_normalize(in ? in : "", &key, &reason);
+                if (r == -ENOMEM) return step_fail(c, EX_SOFTWARE, "out of memory");
+                if (r < 0) {
+                        log_warning("SSH key %zu from %s dropped: %s", i + 1, source, reason);
+                        continue;
+                }
+                if (strv_push(&keys, key) < 0) return step_fail(c, EX_SOFTWARE, "out of memory");
         }
-        if (!content) return step_fail(c, EX_SOFTWARE, "out of memory");
-        if (mkdir(sshdir, 0700) < 0 && errno != EEXIST)
-                return step_fail(c, EX_CANTCREAT, "cannot create %s: %m", sshdir);
-        r = write_file_atomic(file, content, strlen(content), 0600);
-        if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot write %s: %s", file, strerror(-r));
-        if (chmod(sshdir, 0700) < 0 || chown(sshdir, acct->uid, acct->gid) < 0 || chown(file, acct->uid, acct->gid) < 0)
-                return step_fail(c, EX_CANTCREAT, "cannot give %s to uid %u: %m", sshdir, (unsigned)acct->uid);
-        log_info("%zu SSH key(s) added to %s/.ssh/authorized_keys", added, acct->home);
+        *ret = TAKE_PTR(keys);
         return 0;
 }
 
-static int write_sshd_dropin(Context *c) {
+/* Adds the keys not yet present (by type and key); keys the operator added later are
+ * kept. The existing file must be the user's (or root's) own regular file; it is
+ * read, and written, only up to the 1 MiB cap, so a later run can always read it. */
+static int write_authorized_keys(Context *c, int rootfd, const Account *acct, char *const *keys) {
+        _cleanup_free_ char *sshdir = strjoin(acct->home, "/.ssh", NULL);
+        _cleanup_free_ char *file = strjoin(acct->home, "/.ssh/authorized_keys", NULL);
+        if (!sshdir || !file) return step_fail(c, EX_SOFTWARE, "out of memory");
+        _cleanup_close_ int hfd = safe_openat(rootfd, acct->home, O_RDONLY | O_DIRECTORY, 0);
+        if (hfd < 0) return step_fail(c, EX_CANTCREAT, "cannot use the home directory %s: %s", acct->home, safe_strerror(hfd));
+        _cleanup_close_ int dfd = safe_mkdirat(hfd, "/.ssh", 0700, acct->uid, acct->gid, true);
+        if (dfd < 0) return step_fail(c, EX_CANTCREAT, "cannot use %s: %s", sshdir, safe_strerror(dfd));
+
+        _cleanup_free_ char *old = NULL;
+        _cleanup_close_ int fd = safe_openat(dfd, "/authorized_keys", O_RDONLY, 0);
+        int r = fd;
+        if (fd >= 0) r = safe_check(fd, SAFE_REGULAR | SAFE_ONE_LINK | SAFE_OWNED, acct->uid);
+        if (r >= 0) r = safe_read_fd(fd, SSHKEY_FILE_MAX, &old, NULL);
+        if (r == -EFBIG)
+                return step_fail(c, EX_CANTCREAT, "%s is larger than 1 MiB: not rewritten, no key added; make it smaller, "
+                                 "then run vsensor-init again", file);
+        if (r < 0 && r != -ENOENT) return step_fail(c, EX_CANTCREAT, "cannot read %s: %s", file, safe_strerror(r));
+
+        _cleanup_free_ char *content = strdup(old ? old : "");
+        size_t added = 0;
+        for (char *const *k = keys; content && *k; k++) {
+                if (sshkey_present(content, *k)) continue;
+                size_t l = strlen(content);
+                char *nc = NULL;
+                if (asprintf_safe(&nc, "%s%s%s\n", content, l && content[l - 1] != '\n' ? "\n" : "", *k) < 0) nc = NULL;
+                free(content);
+                content = nc;
+                added++;
+        }
+        if (!content) return step_fail(c, EX_SOFTWARE, "out of memory");
+        if (strlen(content) > SSHKEY_FILE_MAX)
+                return step_fail(c, EX_CANTCREAT, "%s would be larger than 1 MiB with the new keys: not written", file);
+        if (added > 0 || fd < 0)
+                r = safe_write_at(dfd, "authorized_keys", content, strlen(content), 0600, acct->uid, acct->gid);
+        else if (fchown(fd, acct->uid, acct->gid) < 0 || fchmod(fd, 0600) < 0)
+                r = -errno;
+        if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot write %s: %s", file, safe_strerror(r));
+        log_info("%zu SSH key(s) added to %s", added, file);
+        return 0;
+}
+
+/* Field rules: what sshd will read first for PasswordAuthentication must say no.
+ * An image that says otherwise before our drop-in, or does not read the drop-in
+ * directory, is an image problem: exit 70 naming the file. */
+static int check_sshd_reads_dropin(Context *c) {
+        SshdSetting s = {0};
+        _cleanup_free_ char *bad = NULL;
+        int r = sshdconfig_find(c->opts->root, "PasswordAuthentication", &s, &bad);
+        if (r == -ENOENT && streq_ptr(bad, SSHD_DIR "/sshd_config")) {
+                log_debug("no %s/sshd_config: sshd is not installed, nothing else reads the drop-in", SSHD_DIR);
+                return 0;
+        }
+        if (r < 0)
+                return step_fail(c, EX_SOFTWARE, "cannot check what sshd reads: %s: %s", bad ? bad : SSHD_DIR "/sshd_config",
+                                 safe_strerror(r));
+        if (r == 0)
+                return step_fail(c, EX_SOFTWARE, "sshd does not read %s: %s/sshd_config has no Include of sshd_config.d/*.conf "
+                                 "before its first Match, so password logins stay at sshd's default; add the Include",
+                                 SSHD_DROPIN, SSHD_DIR);
+        if (streq(s.file, SSHD_DROPIN)) {
+                sshd_setting_done(&s);
+                return 0;
+        }
+        if (strcasecmp(s.value, "no") == 0) {
+                log_info("%s:%u sets PasswordAuthentication no before %s", s.file, s.line, SSHD_DROPIN);
+                sshd_setting_done(&s);
+                return 0;
+        }
+        char q[300];
+        r = step_fail(c, EX_SOFTWARE, "%s:%u sets PasswordAuthentication %s before %s: sshd keeps the first value, so "
+                      "password logins would stay on; remove that line or make it \"no\"",
+                      s.file, s.line, quoted(s.value, q, sizeof q), SSHD_DROPIN);
+        sshd_setting_done(&s);
+        return r;
+}
+
+static int write_sshd_dropin(Context *c, int rootfd) {
         static const char content[] = "# Written by vsensor-init: Azure asked for SSH keys only.\n"
                                       "PasswordAuthentication no\n";
-        _cleanup_free_ char *path = context_path(c, SSHD_DROPIN);
-        _cleanup_free_ char *dir = path ? path_dirname(path) : NULL;
-        if (!dir) return step_fail(c, EX_SOFTWARE, "out of memory");
-        int r = mkdir_p(dir, 0755);
-        if (r >= 0) r = write_file_atomic(path, content, sizeof content - 1, 0644);
-        if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot write %s: %s", SSHD_DROPIN, strerror(-r));
+        _cleanup_close_ int dfd = safe_mkdirat(rootfd, SSHD_DROPIN_DIR, 0755, SAFE_NO_OWNER, SAFE_NO_GROUP, false);
+        int r = dfd < 0 ? dfd : safe_write_at(dfd, SSHD_DROPIN_NAME, content, sizeof content - 1, 0644, SAFE_NO_OWNER, SAFE_NO_GROUP);
+        if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot write %s: %s", SSHD_DROPIN, safe_strerror(r));
+        if (unlinkat(dfd, SSHD_DROPIN_OLD_NAME, 0) == 0)
+                log_info("removed %s/%s, the drop-in of an older version", SSHD_DROPIN_DIR, SSHD_DROPIN_OLD_NAME);
+        if (check_sshd_reads_dropin(c) < 0) return STEP_RESULT_FAILED;
         log_info("password authentication off (%s)", SSHD_DROPIN);
         return 0;
 }
 
-/* A captured image carries the host keys of the VM it was captured from. */
-static int regenerate_host_keys(Context *c) {
+/* Removes dirfd/name and what is below it, never following a symlink. */
+static int remove_tree_at(int dirfd, const char *name, int depth) {
+        if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return 0;
+        if ((errno != EISDIR && errno != EPERM) || depth > 4) return -errno;
+        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) return -errno;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -ENOMEM;
+        }
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) remove_tree_at(fd, de->d_name, depth + 1);
+        closedir(d);
+        return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
+static bool is_new_key_name(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(host_key_types); i++) {
+                char k[64];
+                snprintf(k, sizeof k, "ssh_host_%s_key", host_key_types[i]);
+                size_t l = strlen(k);
+                if (strncmp(name, k, l) == 0 && (name[l] == 0 || streq(name + l, ".pub"))) return true;
+        }
+        return false;
+}
+
+/* Every key file ssh-keygen was to make is a non-empty regular file, synced. */
+static int check_new_keys(Context *c, int kfd) {
+        for (size_t i = 0; i < ELEMENTSOF(host_key_types); i++)
+                for (int pub = 0; pub < 2; pub++) {
+                        char k[64];
+                        snprintf(k, sizeof k, "ssh_host_%s_key%s", host_key_types[i], pub ? ".pub" : "");
+                        _cleanup_close_ int fd = openat(kfd, k, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+                        struct stat st;
+                        const char *what = fd < 0 ? "missing" : fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ? "not a file"
+                                         : st.st_size == 0 ? "empty" : NULL;
+                        if (!what && fsync(fd) < 0) what = "not written to disk";
+                        if (what)
+                                return step_fail(c, EX_CANTCREAT, "ssh-keygen exited 0 but %s is %s (a full disk?): the "
+                                                 "old host keys are kept; the next run tries again", k, what);
+                }
+        return 0;
+}
+
+/* A captured image carries the host keys of the VM it was captured from. New keys
+ * are made beside the old ones (a temp prefix in /etc/ssh) and swapped in only when
+ * every one is there: an sshd that finds no host key does not start. */
+static int regenerate_host_keys(Context *c, int rootfd) {
         if (access("/usr/bin/ssh-keygen", X_OK) < 0) {
+                _cleanup_free_ char *sshd = context_path(c, "/usr/sbin/sshd");
+                _cleanup_free_ char *cfg = context_path(c, SSHD_DIR "/sshd_config");
+                if (!sshd || !cfg) return step_fail(c, EX_SOFTWARE, "out of memory");
+                if (access(sshd, F_OK) == 0 || access(cfg, F_OK) == 0)
+                        return step_fail(c, EX_SOFTWARE, "ssh-keygen is not installed but sshd is: install openssh-client "
+                                         "(the image's SSH host keys would be every instance's)");
                 log_warning("ssh-keygen is not installed: SSH host keys not regenerated");
                 return 0;
         }
-        _cleanup_free_ char *pattern = context_path(c, "/etc/ssh/ssh_host_*");
-        if (!pattern) return step_fail(c, EX_SOFTWARE, "out of memory");
-        glob_t g = {0};
-        if (glob(pattern, 0, NULL, &g) == 0)
-                for (size_t i = 0; i < g.gl_pathc; i++) unlink(g.gl_pathv[i]);
-        globfree(&g);
-        _cleanup_free_ char *sshdir = context_path(c, "/etc/ssh");
-        if (!sshdir || mkdir_p(sshdir, 0755) < 0) return step_fail(c, EX_CANTCREAT, "cannot create /etc/ssh");
-        const char *argv[] = {"/usr/bin/ssh-keygen", "-A", "-f", isempty(c->opts->root) ? "/" : c->opts->root, NULL};
-        int r = run_tool(c, "ssh-keygen", argv);
-        if (r < 0) return r;
+        _cleanup_close_ int sfd = safe_mkdirat(rootfd, SSHD_DIR, 0755, SAFE_NO_OWNER, SAFE_NO_GROUP, false);
+        if (sfd < 0) return step_fail(c, EX_CANTCREAT, "cannot use %s: %s", SSHD_DIR, safe_strerror(sfd));
+        /* Left by an interrupted run. */
+        DIR *d = fdopendir(fcntl(sfd, F_DUPFD_CLOEXEC, 3));
+        if (d) {
+                /* The dup shares sfd's offset: start from the top. */
+                rewinddir(d);
+                struct dirent *de;
+                while ((de = readdir(d)))
+                        if (strncmp(de->d_name, HOST_KEYS_TMP_PREFIX, strlen(HOST_KEYS_TMP_PREFIX)) == 0)
+                                remove_tree_at(sfd, de->d_name, 0);
+                closedir(d);
+        }
+
+        char tmpname[64];
+        snprintf(tmpname, sizeof tmpname, HOST_KEYS_TMP_PREFIX "%ld", (long)getpid());
+        if (mkdirat(sfd, tmpname, 0700) < 0)
+                return step_fail(c, EX_CANTCREAT, "cannot create %s/%s: %m", SSHD_DIR, tmpname);
+        int r = 0;
+        _cleanup_close_ int tfd = openat(sfd, tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int kfd = tfd < 0 ? -errno : safe_mkdirat(tfd, SSHD_DIR, 0755, SAFE_NO_OWNER, SAFE_NO_GROUP, false);
+        _cleanup_free_ char *rel = strjoin(SSHD_DIR "/", tmpname, NULL);
+        _cleanup_free_ char *prefix = rel ? context_path(c, rel) : NULL;
+        if (kfd < 0 || !prefix)
+                r = step_fail(c, EX_CANTCREAT, "cannot create %s/%s: %s", SSHD_DIR, tmpname, safe_strerror(kfd < 0 ? kfd : -ENOMEM));
+        if (r >= 0) {
+                const char *argv[] = {"/usr/bin/ssh-keygen", "-A", "-f", prefix, NULL};
+                r = run_tool(c, "ssh-keygen", argv);
+        }
+        if (r >= 0) r = check_new_keys(c, kfd);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(host_key_types); i++)
+                for (int pub = 0; r >= 0 && pub < 2; pub++) {
+                        char k[64];
+                        snprintf(k, sizeof k, "ssh_host_%s_key%s", host_key_types[i], pub ? ".pub" : "");
+                        if (renameat(kfd, k, sfd, k) < 0)
+                                r = step_fail(c, EX_CANTCREAT, "cannot move the new %s into %s: %m", k, SSHD_DIR);
+                }
+        if (r >= 0) {
+                /* The image's other host keys (e.g. DSA) are the captured VM's: gone now. */
+                d = fdopendir(fcntl(sfd, F_DUPFD_CLOEXEC, 3));
+                if (d) {
+                        rewinddir(d);
+                        struct dirent *de;
+                        while ((de = readdir(d)))
+                                if (strncmp(de->d_name, "ssh_host_", 9) == 0 && !is_new_key_name(de->d_name))
+                                        unlinkat(sfd, de->d_name, 0);
+                        closedir(d);
+                }
+                if (fsync(sfd) < 0) r = step_fail(c, EX_CANTCREAT, "cannot sync %s: %m", SSHD_DIR);
+        }
+        remove_tree_at(sfd, tmpname, 0);
+        if (r < 0) return STEP_RESULT_FAILED;
         log_info("new SSH host keys generated");
         return 0;
 }
@@ -224,45 +422,46 @@ int step_provision(Context *c) {
 
         const char *hostname = md && md->computer_name ? md->computer_name : ovf ? ovf->hostname : NULL;
         const char *user = md && md->admin_username ? md->admin_username : ovf ? ovf->username : NULL;
+        const char *user_source = md && md->admin_username ? "IMDS" : "ovf-env.xml";
         bool no_passwords = (md && md->disable_password_authentication) || (ovf && ovf->disable_ssh_password_auth);
-        _cleanup_strv_free_ char **keys = NULL;
-        for (size_t i = 0; md && i < md->n_public_keys; i++)
-                if (strv_push(&keys, md->public_keys[i].key_data) < 0) return step_fail(c, EX_SOFTWARE, "out of memory");
-        for (char **k = ovf ? ovf->ssh_public_keys : NULL; k && *k; k++)
-                if (strv_push(&keys, *k) < 0) return step_fail(c, EX_SOFTWARE, "out of memory");
 
+        /* Every input is checked before anything changes. */
+        char q[300];
+        if (hostname && !hostname_valid(hostname))
+                return step_fail(c, EX_DATAERR, "hostname \"%s\" from %s is not a valid host name", quoted(hostname, q, sizeof q),
+                                 md && md->computer_name ? "IMDS" : "ovf-env.xml");
+        if (user && check_user(c, user, user_source) < 0) return STEP_RESULT_FAILED;
+        _cleanup_strv_free_ char **keys = NULL;
+        if (user && collect_keys(c, &keys) < 0) return STEP_RESULT_FAILED;
+
+        _cleanup_close_ int rootfd = safe_root_open(c->opts->root);
+        if (rootfd < 0) return step_fail(c, EX_CANTCREAT, "cannot open the root %s: %s", c->opts->root ? c->opts->root : "/",
+                                         strerror(-rootfd));
         if (hostname) {
-                if (!hostname_valid(hostname))
-                        return step_fail(c, EX_DATAERR, "hostname \"%.64s\" from %s is not a valid host name", hostname,
-                                         md && md->computer_name ? "IMDS" : "ovf-env.xml");
                 if (set_hostname(c, hostname) < 0) return STEP_RESULT_FAILED;
         } else
                 log_warning("neither IMDS nor ovf-env.xml names a hostname: keeping the image's");
 
         if (user) {
-                if (!username_valid(user))
-                        return step_fail(c, EX_DATAERR, "admin user name \"%.64s\" is not a valid user name", user);
                 Account acct = {0};
-                r = ensure_user(c, user, &acct);
-                if (r >= 0) r = write_sudoers(c, user);
-                if (r >= 0 && keys) r = write_authorized_keys(c, &acct, keys);
+                r = ensure_user(c, user, user_source, &acct);
+                if (r >= 0) r = write_sudoers(c, rootfd, user);
+                if (r >= 0 && keys) r = write_authorized_keys(c, rootfd, &acct, keys);
                 free(acct.home);
                 if (r < 0) return STEP_RESULT_FAILED;
-                if (!keys) log_warning("no SSH public keys in IMDS or ovf-env.xml for %s", user);
+                if (!keys) log_warning("no usable SSH public keys in IMDS or ovf-env.xml for %s", user);
         } else
                 log_warning("neither IMDS nor ovf-env.xml names an admin user");
 
-        if (no_passwords && write_sshd_dropin(c) < 0) return STEP_RESULT_FAILED;
+        if (no_passwords && write_sshd_dropin(c, rootfd) < 0) return STEP_RESULT_FAILED;
 
         _cleanup_free_ char *done_for = provisioned_vm_id(c);
-        if (!streq_ptr(done_for, c->vm_id) && regenerate_host_keys(c) < 0) return STEP_RESULT_FAILED;
+        if (!streq_ptr(done_for, c->vm_id) && regenerate_host_keys(c, rootfd) < 0) return STEP_RESULT_FAILED;
 
-        _cleanup_free_ char *marker = context_state_file(c, PROVISIONED_FILE);
-        _cleanup_free_ char *dir = context_path(c, c->config.state_dir);
         _cleanup_free_ char *content = strjoin(c->vm_id, "\n", NULL);
-        if (!marker || !dir || !content) return step_fail(c, EX_SOFTWARE, "out of memory");
-        r = mkdir_p(dir, 0700);
-        if (r >= 0) r = write_file_atomic(marker, content, strlen(content), 0600);
-        if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot write %s: %s", marker, strerror(-r));
+        if (!content) return step_fail(c, EX_SOFTWARE, "out of memory");
+        _cleanup_close_ int sdfd = safe_mkdirat(rootfd, c->config.state_dir, 0700, SAFE_NO_OWNER, SAFE_NO_GROUP, false);
+        r = sdfd < 0 ? sdfd : safe_write_at(sdfd, PROVISIONED_FILE, content, strlen(content), 0600, SAFE_NO_OWNER, SAFE_NO_GROUP);
+        if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot write %s/%s: %s", c->config.state_dir, PROVISIONED_FILE, safe_strerror(r));
         return STEP_RESULT_DONE;
 }

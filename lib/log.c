@@ -7,6 +7,7 @@
 #include <syslog.h>
 #include <systemd/sd-journal.h>
 
+#include "safefile.h"
 #include "secret.h"
 
 /* A message is cut to this many bytes (after redaction, so a secret can never be
@@ -39,20 +40,25 @@ void log_close(void) {
         console_fd = -EBADF;
 }
 
-static int open_log_file(const char *path) {
+/* The log is opened under the root with lib/safefile's rules: no symlink on the way,
+ * and what is there must be a regular file with one link that this process owns —
+ * not a FIFO (the run would block on it), not a hard link or another user's file
+ * (the agent would append to a file it does not own). */
+static int open_log_file(const char *root, const char *path) {
         _cleanup_free_ char *dir = path_dirname(path);
         if (!dir) return -ENOMEM;
-        struct stat st;
-        if (stat(dir, &st) < 0) {
-                if (errno != ENOENT) return -errno;
-                int r = mkdir_p(dir, 0700);
-                if (r < 0) return r;
-        }
+        _cleanup_close_ int rootfd = safe_root_open(root);
+        if (rootfd < 0) return rootfd;
+        _cleanup_close_ int dfd = safe_openat(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
+        if (dfd == -ENOENT) dfd = safe_mkdirat(rootfd, dir, 0700, SAFE_NO_OWNER, SAFE_NO_GROUP, false);
+        if (dfd < 0) return dfd;
 
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-        if (fd < 0) return -errno;
+        _cleanup_close_ int fd = safe_openat(rootfd, path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+        if (fd < 0) return fd;
+        int r = safe_check(fd, SAFE_REGULAR | SAFE_ONE_LINK | SAFE_OWNED, SAFE_NO_OWNER);
+        if (r < 0) return r;
+        struct stat st;
         if (fstat(fd, &st) < 0) return -errno;
-        if (!S_ISREG(st.st_mode)) return -EINVAL;
         /* An existing file keeps its mode on open(); the log may hold redacted but
          * still sensitive details, so it is 0600 whatever it was before. */
         if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) return -errno;
@@ -84,7 +90,7 @@ int log_open(const LogOptions *o) {
         log_file_errno = 0;
         if (!o || !o->file) return 0;
 
-        int fd = open_log_file(o->file);
+        int fd = open_log_file(o->root, o->file);
         if (fd < 0) return fd;
         log_fd = fd;
         return 0;

@@ -21,6 +21,8 @@ typedef enum LogLevel {
 
 typedef struct LogOptions {
         const char *file;        /* NULL: no log file */
+        const char *root;        /* --root: file is taken inside it (lib/safefile rules:
+                                  * no symlink, no ".."); NULL: the live system "/" */
         LogLevel console_level;  /* lines at or above this importance go to stderr */
         bool journal;            /* send structured entries to the journal */
 } LogOptions;

@@ -1,4 +1,5 @@
 #include "state.h"
+#include "safefile.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -316,14 +317,30 @@ static pid_t lock_read_pid(int fd) {
         return (pid_t)v;
 }
 
-int state_lock(const char *dir, pid_t *ret_holder_pid) {
-        if (isempty(dir)) return -EINVAL;
-        int r = mkdir_p(dir, 0700);
+/* The state directory: created 0700, or an existing one checked on its fd. */
+static int state_dir_open(const char *root, const char *dir) {
+        _cleanup_close_ int rootfd = safe_root_open(root);
+        if (rootfd < 0) return rootfd;
+        _cleanup_close_ int fd = safe_openat(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
+        if (fd == -ENOENT) return safe_mkdirat(rootfd, dir, 0700, SAFE_NO_OWNER, SAFE_NO_GROUP, false);
+        if (fd < 0) return fd;
+        int r = safe_check(fd, SAFE_DIRECTORY | SAFE_OWNED, SAFE_NO_OWNER);
         if (r < 0) return r;
-        _cleanup_free_ char *path = strjoin(dir, "/lock", NULL);
-        if (!path) return -ENOMEM;
-        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        struct stat st;
+        if (fstat(fd, &st) < 0) return -errno;
+        if (st.st_mode & 0022) return -EACCES;
+        if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0) return -errno;
+        return TAKE_FD(fd);
+}
+
+int state_lock_at(const char *root, const char *dir, pid_t *ret_holder_pid) {
+        if (isempty(dir)) return -EINVAL;
+        _cleanup_close_ int dfd = state_dir_open(root, dir);
+        if (dfd < 0) return dfd;
+        _cleanup_close_ int fd = openat(dfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
         if (fd < 0) return -errno;
+        int r = safe_check(fd, SAFE_REGULAR | SAFE_ONE_LINK | SAFE_OWNED, SAFE_NO_OWNER);
+        if (r < 0) return r;
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
                 r = -errno;
                 if (r == -EWOULDBLOCK && ret_holder_pid) *ret_holder_pid = lock_read_pid(fd);
@@ -335,4 +352,9 @@ int state_lock(const char *dir, pid_t *ret_holder_pid) {
         int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
         if (n > 0 && pwrite(fd, buf, (size_t)n, 0) == n) (void)!ftruncate(fd, n);
         return TAKE_FD(fd);
+}
+
+int state_lock(const char *dir, pid_t *ret_holder_pid) {
+        if (isempty(dir)) return -EINVAL;
+        return state_lock_at(NULL, dir, ret_holder_pid);
 }

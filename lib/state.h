@@ -63,3 +63,8 @@ StepState step_state_from_string(const char *s);
  * Returns the fd (>= 0, O_CLOEXEC; held until closed), -EWOULDBLOCK when another
  * process holds it (ret_holder_pid then holds its pid when known, else 0), or -errno. */
 int state_lock(const char *dir, pid_t *ret_holder_pid);
+/* Same with dir taken inside root (lib/safefile: no symlink, no ".."). A state
+ * directory that already exists must be owned by this process (-EPERM) and not
+ * writable by group or others (-EACCES): another user could have replaced the files
+ * in it. Read or search bits for others are taken away (0700). */
+int state_lock_at(const char *root, const char *dir, pid_t *ret_holder_pid);

@@ -3,7 +3,7 @@
  * unless one of its variables is set. Children of the agent get a minimal
  * environment without LD_PRELOAD, so only the agent itself is affected.
  *
- *   FAULT_RENAME_PATH=S        only renames whose new path contains S count (default: all)
+ *   FAULT_RENAME_PATH=S        only renames (rename, renameat) whose new path contains S count (default: all)
  *   FAULT_KILL_AT_RENAME=N     SIGKILL just before the Nth counted rename()
  *   FAULT_KILL_AFTER_RENAME=N  SIGKILL just after the Nth counted rename() succeeded
  *   FAULT_WRITE_PATH=S         only write()s to a file whose path contains S count
@@ -26,6 +26,7 @@
 
 /* Exported symbols must have prototypes under -Wmissing-prototypes. */
 int rename(const char *from, const char *to);
+int renameat(int olddirfd, const char *from, int newdirfd, const char *to);
 ssize_t write(int fd, const void *buf, size_t count);
 
 static const char *rename_path, *write_path, *enospc_path, *trace_file;
@@ -95,6 +96,29 @@ static void fd_path(int fd, char *buf, size_t size) {
         ssize_t n = readlink(link, buf, size - 1);
         buf[n > 0 ? (size_t)n : 0] = 0;
         if (buf[0] != '/') buf[0] = 0;
+}
+
+/* lib/safefile renames within a directory fd: the same counting, on the full path. */
+int renameat(int olddirfd, const char *from, int newdirfd, const char *to) {
+        static int (*real_renameat)(int, const char *, int, const char *);
+        if (!real_renameat) real_renameat = (int (*)(int, const char *, int, const char *))dlsym(RTLD_NEXT, "renameat");
+        char full[2 * PATH_MAX + 2] = "";
+        if (to && (to[0] == '/' || newdirfd == AT_FDCWD))
+                snprintf(full, sizeof full, "%s", to);
+        else if (to) {
+                char dir[PATH_MAX];
+                fd_path(newdirfd, dir, sizeof dir);
+                snprintf(full, sizeof full, "%s/%s", dir, to);
+        }
+        bool counted = to && (!rename_path || strstr(full, rename_path));
+        if (counted) {
+                renames++;
+                trace("rename", full);
+                if (kill_at_rename > 0 && renames == kill_at_rename) die();
+        }
+        int r = real_renameat(olddirfd, from, newdirfd, to);
+        if (counted && r == 0 && kill_after_rename > 0 && renames == kill_after_rename) die();
+        return r;
 }
 
 ssize_t write(int fd, const void *buf, size_t count) {

@@ -152,6 +152,93 @@ START_TEST(test_symlink_refused) {
 }
 END_TEST
 
+/* A FIFO at the log path: log_open neither blocks (no reader) nor writes to it. */
+START_TEST(test_fifo_refused) {
+        _cleanup_free_ char *dir = path_dirname(logfile);
+        ck_assert_int_eq(mkdir_p(dir, 0700), 0);
+        ck_assert_int_eq(mkfifo(logfile, 0600), 0);
+        LogOptions o = {.file = logfile, .console_level = LOG_LEVEL_INFO};
+        int64_t t0 = now_monotonic_ms();
+        ck_assert_int_eq(log_open(&o), -ENXIO);
+        ck_assert_int_lt(now_monotonic_ms() - t0, 1000);
+        /* With a reader there, the open succeeds but the FIFO is still refused. */
+        int rd = open(logfile, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        ck_assert_int_ge(rd, 0);
+        ck_assert_int_eq(log_open(&o), -ENXIO);
+        char buf[16];
+        ck_assert_int_le(read(rd, buf, sizeof buf), 0);
+        close(rd);
+}
+END_TEST
+
+/* A hard link at the log path (to a file the agent does not own, e.g. /etc/shadow):
+ * refused, the other name untouched. */
+START_TEST(test_hardlink_refused) {
+        _cleanup_free_ char *dir = path_dirname(logfile);
+        ck_assert_int_eq(mkdir_p(dir, 0700), 0);
+        _cleanup_free_ char *other = strjoin(tu_tmpdir, "/shadow", NULL);
+        int fd = open(other, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(link(other, logfile), 0);
+        LogOptions o = {.file = logfile, .console_level = LOG_LEVEL_INFO};
+        ck_assert_int_eq(log_open(&o), -EMLINK);
+        log_info("not in the file");
+        struct stat st;
+        ck_assert_int_eq(stat(other, &st), 0);
+        ck_assert_int_eq(st.st_size, 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0640);
+}
+END_TEST
+
+/* A log file owned by another user: not appended to, not re-moded. */
+START_TEST(test_other_owner_refused) {
+        if (geteuid() != 0) {
+                printf("test_other_owner_refused: skipped: needs root (chown)\n");
+                return;
+        }
+        _cleanup_free_ char *dir = path_dirname(logfile);
+        ck_assert_int_eq(mkdir_p(dir, 0700), 0);
+        int fd = open(logfile, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(chown(logfile, 65534, 65534), 0);
+        LogOptions o = {.file = logfile, .console_level = LOG_LEVEL_INFO};
+        ck_assert_int_eq(log_open(&o), -EPERM);
+        log_info("not in the file");
+        struct stat st;
+        ck_assert_int_eq(stat(logfile, &st), 0);
+        ck_assert_int_eq(st.st_size, 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0644);
+}
+END_TEST
+
+/* Under a root, a symlinked directory on the way is not followed out of it. */
+START_TEST(test_root_dir_symlink_refused) {
+        _cleanup_free_ char *root = strjoin(tu_tmpdir, "/root", NULL);
+        _cleanup_free_ char *outside = strjoin(tu_tmpdir, "/outside", NULL);
+        _cleanup_free_ char *var = strjoin(root, "/var", NULL);
+        _cleanup_free_ char *link = strjoin(root, "/var/log", NULL);
+        ck_assert_int_eq(mkdir_p(var, 0755), 0);
+        ck_assert_int_eq(mkdir(outside, 0755), 0);
+        ck_assert_int_eq(symlink(outside, link), 0);
+        LogOptions o = {.root = root, .file = "/var/log/user-data.log", .console_level = LOG_LEVEL_INFO};
+        ck_assert_int_eq(log_open(&o), -ELOOP);
+        ck_assert_int_eq(tu_count_entries(outside), 0);
+        /* The same path without the link works, the directory made 0700. */
+        ck_assert_int_eq(unlink(link), 0);
+        ck_assert_int_eq(log_open(&o), 0);
+        log_info("inside");
+        log_close();
+        _cleanup_free_ char *file = strjoin(root, "/var/log/user-data.log", NULL);
+        _cleanup_free_ char *text = slurp(file);
+        ck_assert_ptr_nonnull(strstr(text, "-: inside\n"));
+        struct stat st;
+        ck_assert_int_eq(stat(link, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0700);
+}
+END_TEST
+
 START_TEST(test_line_format) {
         open_log(LOG_LEVEL_DEBUG);
         log_set_step("metadata");
@@ -422,6 +509,10 @@ static Suite *log_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_modes);
         tcase_add_test(tc, test_symlink_refused);
+        tcase_add_test(tc, test_fifo_refused);
+        tcase_add_test(tc, test_hardlink_refused);
+        tcase_add_test(tc, test_other_owner_refused);
+        tcase_add_test(tc, test_root_dir_symlink_refused);
         tcase_add_test(tc, test_line_format);
         tcase_add_test(tc, test_timestamp_is_now_utc);
         tcase_add_test(tc, test_secrets_never_written);

@@ -475,6 +475,50 @@ START_TEST(test_error_not_utf8_still_saves) {
 }
 END_TEST
 
+/* A pre-existing state directory: one with read bits for others is tightened to 0700;
+ * one writable by others or owned by another user is refused (the kept custom data
+ * in it may have been swapped, and `repair` would run it as root); a symlink on the
+ * way under the root is not followed. */
+START_TEST(test_lock_dir_checked) {
+        char root[200], dir[256], outside[200], lnk[256];
+        snprintf(root, sizeof root, "%s/root", tu_tmpdir);
+        snprintf(dir, sizeof dir, "%s/var/lib/vsensor-init", root);
+        ck_assert_int_eq(mkdir_p(dir, 0755), 0);
+        ck_assert_int_eq(chmod(dir, 0755), 0);
+        int fd = state_lock_at(root, "/var/lib/vsensor-init", NULL);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        struct stat st;
+        ck_assert_int_eq(stat(dir, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0700);
+
+        ck_assert_int_eq(chmod(dir, 0777), 0);
+        ck_assert_int_eq(state_lock_at(root, "/var/lib/vsensor-init", NULL), -EACCES);
+        ck_assert_int_eq(state_lock(dir, NULL), -EACCES);
+        ck_assert_int_eq(stat(dir, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0777);
+        ck_assert_int_eq(chmod(dir, 0730), 0);
+        ck_assert_int_eq(state_lock_at(root, "/var/lib/vsensor-init", NULL), -EACCES);
+        ck_assert_int_eq(chmod(dir, 0700), 0);
+
+        if (geteuid() == 0) {
+                ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+                ck_assert_int_eq(state_lock_at(root, "/var/lib/vsensor-init", NULL), -EPERM);
+                ck_assert_int_eq(chown(dir, 0, 0), 0);
+        } else
+                printf("test_lock_dir_checked: owner case skipped: needs root (chown)\n");
+
+        /* ROOT/var/lib -> OUTSIDE: nothing is made outside the root. */
+        snprintf(outside, sizeof outside, "%s/outside", tu_tmpdir);
+        snprintf(lnk, sizeof lnk, "%s/var/lib", root);
+        ck_assert_int_eq(mkdir(outside, 0755), 0);
+        tu_rm_rf(lnk);
+        ck_assert_int_eq(symlink(outside, lnk), 0);
+        ck_assert_int_eq(state_lock_at(root, "/var/lib/vsensor-init", NULL), -ELOOP);
+        ck_assert_int_eq(tu_count_entries(outside), 0);
+}
+END_TEST
+
 static Suite *state_suite(void) {
         Suite *s = suite_create("state");
         TCase *tc = tcase_create("core");
@@ -496,6 +540,7 @@ static Suite *state_suite(void) {
         tcase_add_test(tc, test_lock);
         tcase_add_test(tc, test_lock_dir_is_file);
         tcase_add_test(tc, test_error_not_utf8_still_saves);
+        tcase_add_test(tc, test_lock_dir_checked);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -20,7 +22,7 @@
 #define INSTANCE_ID "vsensor-vmss_3.0"
 #define IMDS_KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests vsensor-test"
 #define SUDOERS "/etc/sudoers.d/90-vsensor-init-users"
-#define SSHD_DROPIN "/etc/ssh/sshd_config.d/50-vsensor-init.conf"
+#define SSHD_DROPIN "/etc/ssh/sshd_config.d/00-vsensor-init.conf"
 #define KVP_POOL "/var/lib/hyperv/.kvp_pool_1"
 #define STATE_DIR "/var/lib/vsensor-init"
 #define LOG_FILE "/var/log/user-data.log"
@@ -1005,7 +1007,476 @@ START_TEST(default_urls_in_netns) {
 }
 END_TEST
 
+/* ---- File-system hardening and the Field rules for user, keys and sshd (issue 10) ---- */
+
+/* Serves IMDS instance.json with osProfile.adminUsername and publicKeys replaced
+ * (user NULL: unchanged; keys NULL: unchanged, else a NULL-terminated list). */
+static void serve_instance(const char *user, const char *const *keys) {
+        _cleanup_free_ char *text = tu_read_top("test/data/imds/instance.json", NULL);
+        json_error_t jerr;
+        json_t *doc = json_loads(text, 0, &jerr);
+        ck_assert_ptr_nonnull(doc);
+        json_t *compute = json_object_get(doc, "compute");
+        if (user) json_object_set_new(json_object_get(compute, "osProfile"), "adminUsername", json_string(user));
+        if (keys) {
+                json_t *arr = json_array();
+                for (const char *const *k = keys; *k; k++)
+                        json_array_append_new(arr, json_pack("{s:s, s:s}", "keyData", *k, "path", "/home/x/.ssh/authorized_keys"));
+                json_object_set_new(compute, "publicKeys", arr);
+        }
+        char *body = json_dumps(doc, 0);
+        json_decref(doc);
+        ck_assert_int_eq(fake_server_route(e.fake, "GET", "/metadata/instance",
+                                           &(FakeResponse){.body = body, .content_type = "application/json"}, 1), 0);
+        free(body);
+}
+
+/* An existing admin account in the root (uid 1000), its home made by the test. */
+static void put_account(const char *user, unsigned uid) {
+        _cleanup_free_ char *passwd = e2e_read(&e, "/etc/passwd");
+        _cleanup_free_ char *group = e2e_read(&e, "/etc/group");
+        char *p = NULL, *g = NULL;
+        ck_assert_int_ge(asprintf_safe(&p, "%s%s:x:%u:%u::/home/%s:/bin/bash\n", passwd, user, uid, uid, user), 0);
+        ck_assert_int_ge(asprintf_safe(&g, "%s%s:x:%u:\n", group, user, uid), 0);
+        e2e_put(&e, "/etc/passwd", p, 0644);
+        e2e_put(&e, "/etc/group", g, 0644);
+        free(p);
+        free(g);
+        char home[128];
+        snprintf(home, sizeof home, "/home/%s/.profile", user);
+        e2e_put(&e, home, "", 0644);
+}
+
+static char *outside_dir(void) {
+        char *d = NULL;
+        ck_assert_int_ge(asprintf_safe(&d, "%s/outside", e.dir), 0);
+        ck_assert_int_eq(mkdir(d, 0755), 0);
+        return d;
+}
+
+static void put_outside(const char *dir, const char *name, const char *text) {
+        _cleanup_free_ char *p = strjoin(dir, "/", name);
+        ck_assert_int_eq(write_file_atomic(p, text, strlen(text), 0644), 0);
+}
+
+/* Every file under dir is still as the test left it: name=content lines. */
+static char *dir_listing(const char *dir) {
+        char *out = strdup("");
+        DIR *d = opendir(dir);
+        ck_assert_ptr_nonnull(d);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.') continue;
+                _cleanup_free_ char *p = strjoin(dir, "/", de->d_name);
+                _cleanup_free_ char *c = NULL;
+                struct stat st;
+                ck_assert_int_eq(lstat(p, &st), 0);
+                if (S_ISREG(st.st_mode)) ck_assert_int_ge(read_file_capped(p, 1 << 20, &c, NULL), 0);
+                char *n = NULL;
+                ck_assert_int_ge(asprintf_safe(&n, "%s%s(%o,%u)=%s;", out, de->d_name, (unsigned)(st.st_mode & 07777),
+                                               (unsigned)st.st_uid, c ? c : "?"), 0);
+                free(out);
+                out = n;
+        }
+        closedir(d);
+        return out;
+}
+
+/* A .ssh symlink in the admin's home pointing out of the root: nothing outside is
+ * written, chowned or chmodded; the run fails with 73 and says why. */
+START_TEST(ssh_symlink_escape) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        put_account("azureuser", 1000);
+        _cleanup_free_ char *out = outside_dir();
+        put_outside(out, "authorized_keys", "outside\n");
+        _cleanup_free_ char *link = file_under_root("/home/azureuser/.ssh");
+        ck_assert_int_eq(symlink(out, link), 0);
+        _cleanup_free_ char *before = dir_listing(out);
+        struct stat st0, st1;
+        ck_assert_int_eq(stat(out, &st0), 0);
+
+        ck_assert_int_eq(e2e_run(&e, run_args), 73);
+        ck_assert_contains(e.err, "/home/azureuser/.ssh");
+        ck_assert_contains(e.err, "a symbolic link is on the way (not followed)");
+        _cleanup_free_ char *after = dir_listing(out);
+        ck_assert_str_eq(after, before);
+        ck_assert_int_eq(stat(out, &st1), 0);
+        ck_assert_uint_eq(st1.st_mode, st0.st_mode);
+        ck_assert_uint_eq(st1.st_uid, st0.st_uid);
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "provision=failed ");
+}
+END_TEST
+
+/* /etc/ssh a symlink out of the root: the drop-in and host keys are not written
+ * there, the keys there are not deleted. */
+START_TEST(etc_ssh_symlink_escape) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        _cleanup_free_ char *out = outside_dir();
+        put_outside(out, "ssh_host_ed25519_key", "OLD KEY\n");
+        put_outside(out, "sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\n");
+        _cleanup_free_ char *link = file_under_root("/etc/ssh");
+        ck_assert_int_eq(symlink(out, link), 0);
+        _cleanup_free_ char *before = dir_listing(out);
+
+        ck_assert_int_eq(e2e_run(&e, run_args), 73);
+        ck_assert_contains(e.err, "/etc/ssh");
+        ck_assert_contains(e.err, "a symbolic link is on the way (not followed)");
+        _cleanup_free_ char *after = dir_listing(out);
+        ck_assert_str_eq(after, before);
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "provision=failed ");
+}
+END_TEST
+
+#define KEY_RSA "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7fixturekey1=="
+#define KEY_ED2 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKey2"
+
+/* IMDS keys win over the OVF's; a wrapped key is joined; options, text and two keys
+ * in one are dropped with the reason; duplicates by type and key. */
+START_TEST(ssh_key_rules) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        _cleanup_free_ char *ovf = tu_read_top("test/data/ovf/azure.xml", NULL);
+        e2e_put(&e, "/media/ovf/ovf-env.xml", ovf, 0644);
+        static const char *const keys[] = {
+                IMDS_KEY,
+                "ssh-rsa AAAAB3NzaC1yc2EAAAADAQAB\r\nAAABAQC7fixturekey1== wrapped@example",
+                "command=\"/bin/sh\" " KEY_ED2 " evil",
+                "not a key at all",
+                KEY_ED2 " a\n" IMDS_KEY,
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests another-comment",
+                NULL,
+        };
+        serve_instance(NULL, keys);
+        put_account("azureuser", 1000);
+        /* Present already: a substring of the IMDS key (not a duplicate of it). */
+        e2e_put(&e, "/home/azureuser/.ssh/authorized_keys", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI short\n", 0600);
+        _cleanup_free_ char *home = file_under_root("/home/azureuser/.ssh/authorized_keys");
+        ck_assert_int_eq(chown(home, 1000, 1000), 0);
+
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        _cleanup_free_ char *ak = e2e_read(&e, "/home/azureuser/.ssh/authorized_keys");
+        ck_assert_str_eq(ak, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI short\n"
+                             IMDS_KEY "\n"
+                             KEY_RSA " wrapped@example\n");
+        ck_assert_not_contains(ak, "ops@example");
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        ck_assert_contains(log, "SSH key 3 from IMDS dropped: it starts with options (such as command= or from=), which are not accepted");
+        ck_assert_contains(log, "SSH key 4 from IMDS dropped: it does not start with a known SSH key type");
+        ck_assert_contains(log, "SSH key 5 from IMDS dropped: it holds more than one line");
+        ck_assert_contains(log, "IMDS gave SSH keys: the 2 key(s) of ovf-env.xml are not used");
+        ck_assert_contains(log, "2 SSH key(s) added to /home/azureuser/.ssh/authorized_keys");
+        ck_assert_not_contains(log, "/bin/sh");
+        ck_assert_int_eq(e2e_mode(&e, "/home/azureuser/.ssh/authorized_keys"), 0600);
+        assert_owner("/home/azureuser/.ssh/authorized_keys", 1000, 1000);
+        assert_owner("/home/azureuser/.ssh", 1000, 1000);
+        ck_assert_int_eq(e2e_mode(&e, "/home/azureuser/.ssh"), 0700);
+}
+END_TEST
+
+/* No IMDS keys: the OVF's serve. */
+START_TEST(ssh_keys_from_ovf_only_without_imds_keys) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        _cleanup_free_ char *ovf = tu_read_top("test/data/ovf/azure.xml", NULL);
+        e2e_put(&e, "/media/ovf/ovf-env.xml", ovf, 0644);
+        static const char *const none[] = {NULL};
+        serve_instance(NULL, none);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        _cleanup_free_ char *ak = e2e_read(&e, "/home/azureuser/.ssh/authorized_keys");
+        ck_assert_str_eq(ak, KEY_RSA " azureuser@example\n" KEY_ED2 " ops@example\n");
+}
+END_TEST
+
+/* An authorized_keys over the 1 MiB read cap is refused with a clear error, not
+ * rewritten (the next runs would fail reading it), and left as it was. */
+START_TEST(authorized_keys_over_cap) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        put_account("azureuser", 1000);
+        size_t big = 1024 * 1024 + 10;
+        char *text = malloc(big + 1);
+        ck_assert_ptr_nonnull(text);
+        memset(text, '#', big);
+        text[big - 1] = '\n';
+        text[big] = 0;
+        e2e_put(&e, "/home/azureuser/.ssh/authorized_keys", text, 0600);
+        ck_assert_int_eq(e2e_run(&e, run_args), 73);
+        ck_assert_contains(e.err, "/home/azureuser/.ssh/authorized_keys is larger than 1 MiB");
+        _cleanup_free_ char *ak = e2e_read(&e, "/home/azureuser/.ssh/authorized_keys");
+        ck_assert_str_eq(ak, text);
+        free(text);
+        /* Again: the same clear error, not an internal one. */
+        ck_assert_int_eq(e2e_run(&e, run_args), 73);
+}
+END_TEST
+
+/* Field rules: names Azure and useradd accept are taken. */
+START_TEST(user_name_accepted) {
+        if (!need_root()) return;
+        static const char *const names[] = {"Azure.Admin", "ops_team-01", "A123456789b123456789c123456789d1"};
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        serve_instance(names[_i], NULL);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        uid_t uid;
+        gid_t gid;
+        char home[256], path[400];
+        passwd_entry(names[_i], &uid, &gid, home, sizeof home);
+        ck_assert_uint_ge(uid, 1000);
+        _cleanup_free_ char *sudoers = e2e_read(&e, SUDOERS);
+        snprintf(path, sizeof path, "\n%s ALL=(ALL) NOPASSWD:ALL\n", names[_i]);
+        ck_assert_contains(sudoers, path);
+        snprintf(path, sizeof path, "%s/.ssh/authorized_keys", home);
+        _cleanup_free_ char *keys = e2e_read(&e, path);
+        ck_assert_str_eq(keys, IMDS_KEY "\n");
+}
+END_TEST
+
+/* Refused: system accounts and names outside the rule; 65, naming the source; no
+ * account made, no sudoers line. */
+static const struct {
+        const char *name, *why;
+} bad_names[] = {
+        {"root", "is a system account (uid 0, below UID_MIN 1000)"},
+        {"daemon", "is a system account (uid 1, below UID_MIN 1000)"},
+        {"nobody", "is a system account (uid 65534, above UID_MAX 60000)"},
+        {"-oops", "it starts with '-'"},
+        {"user.", "it ends with '.'"},
+        {"a:b", "it holds ':'"},
+        {"a b", "it holds whitespace"},
+        {"evil\nroot", "it holds control characters"},
+};
+
+START_TEST(user_name_refused) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        e2e_put(&e, "/etc/passwd",
+                "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+                "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", 0644);
+        serve_instance(bad_names[_i].name, NULL);
+        ck_assert_int_eq(e2e_run(&e, run_args), 65);
+        ck_assert_contains(e.err, "from IMDS");
+        ck_assert_contains(e.err, bad_names[_i].why);
+        ck_assert(!e2e_exists(&e, SUDOERS));
+        ck_assert(!e2e_exists(&e, "/root/.ssh/authorized_keys"));
+        _cleanup_free_ char *passwd = e2e_read(&e, "/etc/passwd");
+        ck_assert_uint_eq(count_of(passwd, "\n"), 3);
+        /* The name's bytes are not echoed raw (a newline would forge a log line). */
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        ck_assert_not_contains(log, "evil\nroot");
+}
+END_TEST
+
+/* 33..64 characters pass the Field rules; Debian 12's useradd takes at most 32 even
+ * with --badname: 65, saying so, nothing made. */
+START_TEST(user_name_longer_than_useradd_takes) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        serve_instance("a123456789b123456789c123456789d123456789", NULL);
+        int rc = e2e_run(&e, run_args);
+        if (rc == 0) {
+                printf("%s: this useradd takes 40 characters\n", tcase_name());
+                return;
+        }
+        ck_assert_int_eq(rc, 65);
+        ck_assert_contains(e.err, "admin user name \"a123456789b123456789c123456789d123456789\" from IMDS: this image's "
+                                  "useradd does not take it (exited with status 3); it takes at most 32 characters");
+        ck_assert(!e2e_exists(&e, SUDOERS));
+}
+END_TEST
+
+/* The name from ovf-env.xml (IMDS without osProfile) is named as such. */
+START_TEST(user_name_refused_from_ovf) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        _cleanup_free_ char *ovf = tu_read_top("test/data/ovf/azure.xml", NULL);
+        char *at = strstr(ovf, "azureuser</wa:UserName>");
+        ck_assert_ptr_nonnull(at);
+        memcpy(at, "root     ", 9);
+        e2e_put(&e, "/media/ovf/ovf-env.xml", ovf, 0644);
+        _cleanup_free_ char *instance = tu_read_top("test/data/imds/instance-no-osprofile.json", NULL);
+        ck_assert_int_eq(fake_server_route(e.fake, "GET", "/metadata/instance",
+                                           &(FakeResponse){.body = instance, .content_type = "application/json"}, 1), 0);
+        ck_assert_int_eq(e2e_run(&e, run_args), 65);
+        ck_assert_contains(e.err, "admin user name \"root\" from ovf-env.xml is a system account (uid 0, below UID_MIN 1000)");
+}
+END_TEST
+
+static bool keygen_mounted;
+
+/* A private mount namespace where /usr/bin/ssh-keygen is the script given (mode
+ * 0644: "not installed"). False when the kernel does not let the test do it. With
+ * CK_FORK=no the runner stays in that namespace; teardown takes the mount away. */
+static bool fake_keygen(const char *script, mode_t mode) {
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                printf("%s: skipped: no mount namespace (%m)\n", tcase_name());
+                return false;
+        }
+        char p[400];
+        snprintf(p, sizeof p, "%s/ssh-keygen", e.dir);
+        ck_assert_int_eq(write_file_atomic(p, script, strlen(script), mode), 0);
+        ck_assert_msg(mount(p, "/usr/bin/ssh-keygen", NULL, MS_BIND, NULL) == 0, "bind mount: %m");
+        keygen_mounted = true;
+        return true;
+}
+
+static void real_keygen(void) {
+        ck_assert_int_eq(umount("/usr/bin/ssh-keygen"), 0);
+        keygen_mounted = false;
+}
+
+/* ssh-keygen exits 0 leaving empty key files (a full disk): the old keys stay,
+ * the step fails with 73 and is not recorded done, and the next run makes them. */
+START_TEST(host_keys_swapped_only_when_complete) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        e2e_put(&e, HOST_KEY, "OLD PRIVATE\n", 0600);
+        e2e_put(&e, HOST_KEY ".pub", "OLD PUBLIC\n", 0644);
+        e2e_put(&e, "/etc/ssh/ssh_host_dsa_key", "OLD DSA\n", 0600);
+        if (!fake_keygen("#!/bin/sh\n# -A -f PREFIX, as the agent calls it; writes empty files\n"
+                         "d=\"$3/etc/ssh\"; mkdir -p \"$d\"\n"
+                         "for t in rsa ecdsa ed25519; do : > \"$d/ssh_host_${t}_key\"; : > \"$d/ssh_host_${t}_key.pub\"; done\n"
+                         "exit 0\n", 0755))
+                return;
+        ck_assert_int_eq(e2e_run(&e, run_args), 73);
+        real_keygen();
+        ck_assert_contains(e.err, "ssh-keygen exited 0 but ssh_host_rsa_key is empty");
+        _cleanup_free_ char *k = e2e_read(&e, HOST_KEY);
+        ck_assert_str_eq(k, "OLD PRIVATE\n");
+        _cleanup_free_ char *pub = e2e_read(&e, HOST_KEY ".pub");
+        ck_assert_str_eq(pub, "OLD PUBLIC\n");
+        ck_assert(e2e_exists(&e, "/etc/ssh/ssh_host_dsa_key"));
+        ck_assert(!e2e_exists(&e, STATE_DIR "/provisioned"));
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "provision=failed ");
+        /* Nothing of the attempt is left beside the keys. */
+        _cleanup_free_ char *sshdir = file_under_root("/etc/ssh");
+        ck_assert_int_eq(tu_count_entries(sshdir), 4); /* ed25519 pair, dsa, sshd_config.d */
+
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        _cleanup_free_ char *k2 = e2e_read(&e, HOST_KEY);
+        ck_assert_contains(k2, "PRIVATE KEY");
+        for (size_t i = 0; i < 3; i++) {
+                static const char *const t[] = {"rsa", "ecdsa", "ed25519"};
+                char p[128];
+                snprintf(p, sizeof p, "/etc/ssh/ssh_host_%s_key", t[i]);
+                ck_assert_int_eq(e2e_mode(&e, p), 0600);
+                _cleanup_free_ char *kp = file_under_root(p);
+                struct stat st;
+                ck_assert_int_eq(stat(kp, &st), 0);
+                ck_assert_int_gt(st.st_size, 0);
+                strcat(p, ".pub");
+                ck_assert_int_eq(e2e_mode(&e, p), 0644);
+        }
+        /* The captured image's other key is gone once the new ones are in. */
+        ck_assert(!e2e_exists(&e, "/etc/ssh/ssh_host_dsa_key"));
+        ck_assert_int_eq(tu_count_entries(sshdir), 7);
+}
+END_TEST
+
+/* ssh-keygen missing while sshd is installed: 70, naming the package. */
+START_TEST(host_keys_keygen_missing) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        e2e_put(&e, "/etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\n", 0644);
+        if (!fake_keygen("", 0644)) return;
+        ck_assert_int_eq(e2e_run(&e, run_args), 70);
+        ck_assert_contains(e.err, "ssh-keygen is not installed but sshd is: install openssh-client");
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "provision=failed ");
+        /* No sshd in the image either: a warning, provisioning goes on. */
+        _cleanup_free_ char *cfg = file_under_root("/etc/ssh/sshd_config");
+        ck_assert_int_eq(unlink(cfg), 0);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        real_keygen();
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        ck_assert_contains(log, "ssh-keygen is not installed: SSH host keys not regenerated");
+}
+END_TEST
+
+/* sshd reads a PasswordAuthentication before ours that says yes: 70, naming the file;
+ * one that agrees, or none, is fine; the drop-in of older versions is removed. */
+START_TEST(sshd_password_conflict) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        e2e_put(&e, "/etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\n", 0644);
+        e2e_put(&e, "/etc/ssh/sshd_config.d/00-aaa.conf", "# image\nPasswordAuthentication yes\n", 0644);
+        e2e_put(&e, "/etc/ssh/sshd_config.d/50-vsensor-init.conf", "PasswordAuthentication no\n", 0644);
+        ck_assert_int_eq(e2e_run(&e, run_args), 70);
+        ck_assert_contains(e.err, "/etc/ssh/sshd_config.d/00-aaa.conf:2 sets PasswordAuthentication yes before "
+                                  "/etc/ssh/sshd_config.d/00-vsensor-init.conf");
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "provision=failed ");
+
+        e2e_put(&e, "/etc/ssh/sshd_config.d/00-aaa.conf", "PasswordAuthentication no\n", 0644);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert(!e2e_exists(&e, "/etc/ssh/sshd_config.d/50-vsensor-init.conf"));
+        _cleanup_free_ char *sshd = e2e_read(&e, SSHD_DROPIN);
+        ck_assert_contains(sshd, "\nPasswordAuthentication no\n");
+        ck_assert_int_eq(e2e_mode(&e, SSHD_DROPIN), 0644);
+}
+END_TEST
+
+/* sshd_config that does not read the drop-in directory: our "no" would be ignored. */
+START_TEST(sshd_dropin_not_included) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        e2e_put(&e, "/etc/ssh/sshd_config", "Port 22\n", 0644);
+        ck_assert_int_eq(e2e_run(&e, run_args), 70);
+        ck_assert_contains(e.err, "sshd does not read " "/etc/ssh/sshd_config.d/00-vsensor-init.conf");
+}
+END_TEST
+
+/* A state directory other users can write: refused (73), nothing run. */
+START_TEST(state_dir_world_writable) {
+        e2e_setup(&e, &(E2eOptions){.provisioning = "none"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        e2e_put(&e, STATE_DIR "/custom-data", "#!/bin/sh\nid\n", 0600);
+        _cleanup_free_ char *dir = file_under_root(STATE_DIR);
+        ck_assert_int_eq(chmod(dir, 0777), 0);
+        ck_assert_int_eq(e2e_run(&e, run_args), 73);
+        ck_assert_contains(e.err, "is writable by other users: refusing to use it");
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls, "");
+        ck_assert_int_eq(e2e_mode(&e, STATE_DIR), 0777);
+        /* 0755 (readable by others) is tightened to 0700. */
+        ck_assert_int_eq(chmod(dir, 0755), 0);
+        _cleanup_free_ char *kept = strjoin(dir, "/custom-data", NULL);
+        ck_assert_int_eq(unlink(kept), 0);
+        ck_assert_msg(e2e_run(&e, run_args) == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert_int_eq(e2e_mode(&e, STATE_DIR), 0700);
+}
+END_TEST
+
+/* A FIFO at the log path: the run does not block, it exits 73 at once. */
+START_TEST(log_path_fifo) {
+        e2e_setup(&e, &(E2eOptions){.provisioning = "none"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        e2e_put(&e, "/var/log/.keep", "", 0644);
+        _cleanup_free_ char *log = file_under_root(LOG_FILE);
+        ck_assert_int_eq(mkfifo(log, 0600), 0);
+        ck_assert_int_eq(e2e_run(&e, run_args), 73);
+        ck_assert_contains(e.err, "cannot open the log file");
+        ck_assert_contains(e.err, "not a regular file (a FIFO, socket or device)");
+        ck_assert_double_lt(e.wall_ms, 5000);
+}
+END_TEST
+
 static void teardown(void) {
+        if (keygen_mounted && umount2("/usr/bin/ssh-keygen", MNT_DETACH) == 0) keygen_mounted = false;
         e2e_teardown(&e);
         memset(&e, 0, sizeof e); /* a skipped test (CK_FORK=no) must not free it again */
 }
@@ -1034,6 +1505,21 @@ static Suite *suite(void) {
         tcase_add_test(tc, ovf_media_directory);
         tcase_add_test(tc, ovf_media_block_device_not_mounted);
         tcase_add_test(tc, default_urls_in_netns);
+        tcase_add_test(tc, ssh_symlink_escape);
+        tcase_add_test(tc, etc_ssh_symlink_escape);
+        tcase_add_test(tc, ssh_key_rules);
+        tcase_add_test(tc, ssh_keys_from_ovf_only_without_imds_keys);
+        tcase_add_test(tc, authorized_keys_over_cap);
+        tcase_add_loop_test(tc, user_name_accepted, 0, 3);
+        tcase_add_loop_test(tc, user_name_refused, 0, (int)ELEMENTSOF(bad_names));
+        tcase_add_test(tc, user_name_refused_from_ovf);
+        tcase_add_test(tc, user_name_longer_than_useradd_takes);
+        tcase_add_test(tc, host_keys_swapped_only_when_complete);
+        tcase_add_test(tc, host_keys_keygen_missing);
+        tcase_add_test(tc, sshd_password_conflict);
+        tcase_add_test(tc, sshd_dropin_not_included);
+        tcase_add_test(tc, state_dir_world_writable);
+        tcase_add_test(tc, log_path_fifo);
         suite_add_tcase(s, tc);
         return s;
 }
