@@ -54,6 +54,7 @@ typedef enum FieldKind {
         FIELD_PATH_OR_AUTO,    /* paths.ovf_media */
         FIELD_SECONDS,
         FIELD_ATTEMPTS,
+        FIELD_HOST,            /* a DNS name: preflight.blob_suffix */
 } FieldKind;
 
 typedef struct Field {
@@ -89,11 +90,13 @@ static const Field fields[] = {
         STR("paths", "ovf_media", FIELD_PATH_OR_AUTO, ovf_media, "auto"),
         STR("paths", "waagent_dir", FIELD_PATH, waagent_dir, "/var/lib/waagent"),
         STR("paths", "kvp_pool", FIELD_PATH, kvp_pool, "/var/lib/hyperv/.kvp_pool_1"),
+        INT("preflight", "timeout", FIELD_SECONDS, preflight_timeout, 5),
+        STR("preflight", "blob_suffix", FIELD_HOST, preflight_blob_suffix, "blob.core.windows.net"),
 };
 
 static const char *const top_keys[] = { "provisioning", "report_ready", "imds", "wireserver", "installer",
-                                        "apt_lock_deadline", "helpers", "paths", NULL };
-static const char *const sections[] = { "imds", "wireserver", "installer", "helpers", "paths" };
+                                        "apt_lock_deadline", "helpers", "paths", "preflight", NULL };
+static const char *const sections[] = { "imds", "wireserver", "installer", "helpers", "paths", "preflight" };
 
 static bool field_is_string(const Field *f) { return f->default_string != NULL; }
 static char **field_string(Config *c, const Field *f) { return (char **)((char *)c + f->offset); }
@@ -173,6 +176,18 @@ static bool valid_path(const char *s, size_t len) {
         return len > 0 && len < PATH_MAX && s[0] == '/' && !has_control(s, len);
 }
 
+/* A DNS name of letters, digits, '-' and '.', no empty label: it becomes part of a URL. */
+static bool valid_host(const char *s, size_t len) {
+        if (len == 0 || len > 253 || s[0] == '.' || s[len - 1] == '.' || s[0] == '-') return false;
+        for (size_t i = 0; i < len; i++) {
+                char ch = s[i];
+                bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                          (ch == '.' && s[i + 1] != '.');
+                if (!ok) return false;
+        }
+        return true;
+}
+
 static const char *field_expected(const Field *f) {
         switch (f->kind) {
         case FIELD_PROVISIONING:
@@ -187,6 +202,8 @@ static const char *field_expected(const Field *f) {
                 return "\"\" or an absolute path";
         case FIELD_PATH_OR_AUTO:
                 return "auto or an absolute path";
+        case FIELD_HOST:
+                return "a host name (letters, digits, '-' and '.')";
         default:
                 return "a value";
         }
@@ -238,6 +255,9 @@ static int apply_field(Config *c, const Field *f, const yaml_node_t *n, const ch
                 break;
         case FIELD_PATH_OR_AUTO:
                 ok = streq(s, "auto") || valid_path(s, len);
+                break;
+        case FIELD_HOST:
+                ok = valid_host(s, len);
                 break;
         default:
                 ok = false;
