@@ -176,8 +176,21 @@ static bool valid_path(const char *s, size_t len) {
         return len > 0 && len < PATH_MAX && s[0] == '/' && !has_control(s, len);
 }
 
-/* A DNS name of letters, digits, '-' and '.', no empty label: it becomes part of a URL. */
+/* A DNS name of letters, digits, '-' and '.', no empty label, optionally ":PORT" (a
+ * Private Link proxy, tests): it becomes part of a URL. */
 static bool valid_host(const char *s, size_t len) {
+        const char *colon = memchr(s, ':', len);
+        if (colon) {
+                size_t plen = len - (size_t)(colon - s) - 1;
+                unsigned long port = 0;
+                if (plen == 0 || plen > 5 || colon[1] == '0') return false;
+                for (size_t i = 1; i <= plen; i++) {
+                        if (colon[i] < '0' || colon[i] > '9') return false;
+                        port = port * 10 + (unsigned long)(colon[i] - '0');
+                }
+                if (port > 65535) return false;
+                len = (size_t)(colon - s);
+        }
         if (len == 0 || len > 253 || s[0] == '.' || s[len - 1] == '.' || s[0] == '-') return false;
         for (size_t i = 0; i < len; i++) {
                 char ch = s[i];
@@ -203,7 +216,7 @@ static const char *field_expected(const Field *f) {
         case FIELD_PATH_OR_AUTO:
                 return "auto or an absolute path";
         case FIELD_HOST:
-                return "a host name (letters, digits, '-' and '.')";
+                return "a host name (letters, digits, '-' and '.'), optionally with :PORT";
         default:
                 return "a value";
         }

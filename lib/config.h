@@ -44,7 +44,7 @@ typedef struct Config {
         char *kvp_pool;                    /* /var/lib/hyperv/.kvp_pool_1 */
         /* preflight (DESIGN.md "Diagnosis"): each check's bound, and where PCAP blobs go. */
         int preflight_timeout;             /* 5 s */
-        char *preflight_blob_suffix;       /* blob.core.windows.net (a host name suffix) */
+        char *preflight_blob_suffix;       /* blob.core.windows.net (a host name suffix[:PORT]) */
 } Config;
 
 /* Fills c with the defaults above. */

@@ -101,6 +101,38 @@ bool probe_host_valid(const char *host) {
         return strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == strlen(host);
 }
 
+int probe_parse_url(const char *url, char **ret_host, unsigned *ret_port, bool *ret_https) {
+        if (isempty(url)) return -EINVAL;
+        bool https = strncasecmp(url, "https://", 8) == 0;
+        if (!https && strncasecmp(url, "http://", 7) != 0) return -EINVAL;
+        CURLU *u = curl_url();
+        if (!u) return -ENOMEM;
+        char *host = NULL, *port = NULL;
+        int r = -EINVAL;
+        if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+                size_t n = strlen(host);
+                char *h = n >= 2 && host[0] == '[' && host[n - 1] == ']' ? strndup(host + 1, n - 2) : strdup(host);
+                char *end = NULL;
+                unsigned long p = strtoul(port, &end, 10);
+                if (!h)
+                        r = -ENOMEM;
+                else if (!end || *end || p == 0 || p > 65535 || !probe_host_valid(h))
+                        free(h);
+                else {
+                        *ret_host = h;
+                        *ret_port = (unsigned)p;
+                        if (ret_https) *ret_https = https;
+                        r = 0;
+                }
+        }
+        curl_free(host);
+        curl_free(port);
+        curl_url_cleanup(u);
+        return r;
+}
+
 typedef struct Answer {
         time_t date;
         bool headers_done;   /* the body began: stop there */

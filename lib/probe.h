@@ -71,6 +71,10 @@ typedef struct ProbeResult {
  * which), -ENOMEM. ret is always initialised. */
 int probe_run(const ProbeRequest *req, ProbeResult *ret);
 
+/* Splits an http(s) URL: host (IPv6 without brackets, new string), port (the scheme's
+ * default when absent), whether it is https. -EINVAL when it is not such a URL. */
+int probe_parse_url(const char *url, char **ret_host, unsigned *ret_port, bool *ret_https);
+
 /* Whether host is a plain DNS name, IPv4 or IPv6 literal (what may go into a URL). */
 bool probe_host_valid(const char *host);
 

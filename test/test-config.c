@@ -319,6 +319,19 @@ START_TEST(test_preflight_keys) {
         ck_assert_int_eq(config_load_string(&c, more, strlen(more), &p), 0);
         ck_assert_int_eq(c.preflight_timeout, 7);
         ck_assert_str_eq(c.preflight_blob_suffix, "blob.core.chinacloudapi.cn");
+        static const char port[] = "preflight: { blob_suffix: \"blob.localhost:8443\" }\n";
+        ck_assert_int_eq(config_load_string(&c, port, strlen(port), &p), 0);
+        ck_assert_str_eq(c.preflight_blob_suffix, "blob.localhost:8443");
+        static const char *const bad[] = {"preflight: { blob_suffix: \"x:0\" }\n", "preflight: { blob_suffix: \"x:65536\" }\n",
+                                          "preflight: { blob_suffix: \"x:\" }\n", "preflight: { blob_suffix: \"a..b\" }\n",
+                                          "preflight: { blob_suffix: \".a\" }\n", NULL};
+        for (size_t i = 0; bad[i]; i++) {
+                Problems q;
+                ck_assert_int_eq(problems_init(&q, "input.yaml"), 0);
+                ck_assert_msg(config_load_string(&c, bad[i], strlen(bad[i]), &q) == -EINVAL, "%s", bad[i]);
+                problems_done(&q);
+        }
+        ck_assert_str_eq(c.preflight_blob_suffix, "blob.localhost:8443");
         problems_done(&p);
         config_done(&c);
         ck_assert_ptr_null(c.preflight_blob_suffix);

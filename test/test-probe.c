@@ -265,6 +265,29 @@ START_TEST(invalid_requests) {
 }
 END_TEST
 
+START_TEST(parse_url) {
+        char *host = NULL;
+        unsigned port = 0;
+        bool https = false;
+        ck_assert_int_eq(probe_parse_url("https://dt-vault.vault.azure.net/secrets/x/1", &host, &port, &https), 0);
+        ck_assert_str_eq(host, "dt-vault.vault.azure.net");
+        ck_assert_uint_eq(port, 443);
+        ck_assert(https);
+        free(host);
+        ck_assert_int_eq(probe_parse_url("http://[2001:db8::1]:8080/debian", &host, &port, &https), 0);
+        ck_assert_str_eq(host, "2001:db8::1");
+        ck_assert_uint_eq(port, 8080);
+        ck_assert(!https);
+        free(host);
+        ck_assert_int_eq(probe_parse_url("http://168.63.129.16", &host, &port, NULL), 0);
+        ck_assert_str_eq(host, "168.63.129.16");
+        ck_assert_uint_eq(port, 80);
+        free(host);
+        static const char *const bad[] = {"", "ftp://x/", "file:///etc", "http://", "https://a b/", "cdrom:[x]/", NULL};
+        for (size_t i = 0; bad[i]; i++) ck_assert_msg(probe_parse_url(bad[i], &host, &port, NULL) < 0, "%s", bad[i]);
+}
+END_TEST
+
 START_TEST(every_cause_has_text_and_culprit) {
         for (int c = 0; c < _PROBE_CAUSE_MAX; c++) {
                 ck_assert_ptr_nonnull(probe_cause_to_string((ProbeCause)c));
@@ -293,6 +316,7 @@ static Suite *probe_suite(void) {
         tcase_add_test(tc, http_answer_date_and_headers);
         tcase_add_test(tc, http_status_and_silence);
         tcase_add_test(tc, invalid_requests);
+        tcase_add_test(tc, parse_url);
         tcase_add_test(tc, every_cause_has_text_and_culprit);
         suite_add_tcase(s, tc);
         return s;
