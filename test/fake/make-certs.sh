@@ -1,7 +1,8 @@
 #!/bin/sh
 # make-certs.sh DIR: the test PKI for the fake Azure server (EC P-256, fast).
 #   ca.pem ca-key.pem                  test CA
-#   server.pem server-key.pem          signed by ca; SAN IP:127.0.0.1, DNS:localhost; 10 years
+#   server.pem server-key.pem          signed by ca; SAN IP:127.0.0.1, DNS:localhost, DNS:*.blob.localhost
+#                                      (preflight's blob check: curl resolves *.localhost itself); 10 years
 #   other-ca.pem                       a second CA nobody trusts
 #   untrusted.pem untrusted-key.pem    same SANs, signed by other-ca
 #   expired.pem expired-key.pem        signed by ca, validity entirely in the past
@@ -51,7 +52,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectAltName = IP:127.0.0.1,DNS:localhost,DNS:*.blob.localhost
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 [wronghost_ext]
