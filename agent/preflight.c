@@ -685,6 +685,7 @@ int preflight_diagnose_key_vault(Context *c, const char *vault, const char *ca_f
 }
 
 void preflight_annotate_failure(Context *c, const char *check) {
+        if (!c->config.preflight_on_failure) return;
         char d[768];
         int r = preflight_diagnose(c, check, d, sizeof d);
         if (r < 0) return;
@@ -701,6 +702,7 @@ void preflight_watch_init(PreflightWatch *w, Context *c, const char *check, cons
 
 void preflight_watch_observe(void *userdata, const HttpResponse *resp) {
         PreflightWatch *w = userdata;
+        if (!w->c->config.preflight_on_failure) return;
         /* A connection timeout: no answer at all, not a slow transfer of one. */
         bool timeout = resp->error == HTTP_ERR_TIMEOUT && resp->status == 0 && resp->body_len == 0;
         if (!timeout) w->only_timeouts = false;

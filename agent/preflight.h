@@ -32,10 +32,11 @@ int preflight_diagnose_key_vault(Context *c, const char *vault, const char *ca_f
 
 /* For a step that just failed (c->error set): runs check and appends "; DIAGNOSIS" to
  * c->error, which the failure line, state (`status`), the KVP report and the health
- * description then carry. Nothing is appended when the check does not apply. */
+ * description then carry. Nothing is appended when the check does not apply, or with
+ * preflight.on_failure: false (networks where an unplanned connection raises alarms). */
 void preflight_annotate_failure(Context *c, const char *check);
 
-/* The early warning, as a RetryPolicy observer: set .observe = preflight_watch_observe
+/* The early warning (also off with preflight.on_failure: false), as a RetryPolicy observer: set .observe = preflight_watch_observe
  * and .observe_userdata = &watch. Once every failed try so far was a connection
  * timeout (no byte of an answer) and preflight.timeout x 3 have passed since
  * preflight_watch_init, the check runs and its result is logged as a warning, once. */

@@ -55,6 +55,7 @@ typedef enum FieldKind {
         FIELD_SECONDS,
         FIELD_ATTEMPTS,
         FIELD_HOST,            /* a DNS name: preflight.blob_suffix */
+        FIELD_BOOL,            /* true/false (stored as int) */
 } FieldKind;
 
 typedef struct Field {
@@ -92,6 +93,7 @@ static const Field fields[] = {
         STR("paths", "kvp_pool", FIELD_PATH, kvp_pool, "/var/lib/hyperv/.kvp_pool_1"),
         INT("preflight", "timeout", FIELD_SECONDS, preflight_timeout, 5),
         STR("preflight", "blob_suffix", FIELD_HOST, preflight_blob_suffix, "blob.core.windows.net"),
+        INT("preflight", "on_failure", FIELD_BOOL, preflight_on_failure, 1),
 };
 
 static const char *const top_keys[] = { "provisioning", "report_ready", "imds", "wireserver", "installer",
@@ -230,6 +232,14 @@ static int apply_field(Config *c, const Field *f, const yaml_node_t *n, const ch
         size_t len;
         int r;
 
+        if (f->kind == FIELD_BOOL) {
+                bool v;
+                r = yamlnode_bool(n, path, p, &v);
+                if (r == -EINVAL) return 0;
+                if (r < 0) return r;
+                *field_int(c, f) = v;
+                return 0;
+        }
         if (f->kind == FIELD_SECONDS || f->kind == FIELD_ATTEMPTS) {
                 unsigned v;
                 r = yamlnode_uint(n, path, 1, f->kind == FIELD_SECONDS ? SECONDS_MAX : ATTEMPTS_MAX, p, &v);

@@ -309,14 +309,16 @@ START_TEST(test_preflight_keys) {
         ck_assert_int_eq(config_init_defaults(&c), 0);
         ck_assert_int_eq(c.preflight_timeout, 5);
         ck_assert_str_eq(c.preflight_blob_suffix, "blob.core.windows.net");
+        ck_assert_int_eq(c.preflight_on_failure, 1);
         ck_assert_int_eq(problems_init(&p, "input.yaml"), 0);
         static const char text[] = "preflight:\n  timeout: 2\n  blob_suffix: blob.core.chinacloudapi.cn\n";
         ck_assert_int_eq(config_load_string(&c, text, strlen(text), &p), 0);
         ck_assert_int_eq(c.preflight_timeout, 2);
         ck_assert_str_eq(c.preflight_blob_suffix, "blob.core.chinacloudapi.cn");
         /* A later file sets one key; the other stays. */
-        static const char more[] = "preflight: { timeout: 7 }\n";
+        static const char more[] = "preflight: { timeout: 7, on_failure: False }\n";
         ck_assert_int_eq(config_load_string(&c, more, strlen(more), &p), 0);
+        ck_assert_int_eq(c.preflight_on_failure, 0);
         ck_assert_int_eq(c.preflight_timeout, 7);
         ck_assert_str_eq(c.preflight_blob_suffix, "blob.core.chinacloudapi.cn");
         static const char port[] = "preflight: { blob_suffix: \"blob.localhost:8443\" }\n";
