@@ -14,8 +14,8 @@ typedef enum NetFakeKind {
 } NetFakeKind;
 
 /* Starts a fake on 127.0.0.1, a free port. NETFAKE_PROXY: refuse_status > 0 answers
- * every CONNECT with that status; 0 tunnels CONNECT to 127.0.0.1 targets only (others
- * get 403). NULL on failure. */
+ * every CONNECT with that status; 0 tunnels CONNECT to 127.0.0.1, localhost and *.localhost targets
+ * only (others get 403). NULL on failure. */
 NetFake *netfake_start(NetFakeKind kind, int refuse_status);
 unsigned netfake_port(const NetFake *f);
 /* Every request head the proxy received ("CONNECT host:port HTTP/1.1\r\n..."), a new
