@@ -225,7 +225,10 @@ static void plan_master(Plan *p, const CustomData *d, const char *why) {
 static void plan_blob(Plan *p, const Context *c, const CustomData *d, const char *why) {
         if (!d || d->kind != CUSTOMDATA_VSENSOR || !d->pcap_enabled) {
                 Job *j = plan_add(p, "blob");
-                if (j) job_skip(j, "%s", !d ? why : "PCAP storage is off in the custom data");
+                if (j)
+                        job_skip(j, "%s", !d ? why
+                                          : d->kind != CUSTOMDATA_VSENSOR ? "legacy user-data script: no PCAP account"
+                                                                          : "PCAP storage is off in the custom data");
                 return;
         }
         /* blob_suffix may carry :PORT (config.c checked it). */
@@ -684,15 +687,23 @@ int preflight_diagnose_key_vault(Context *c, const char *vault, const char *ca_f
         return r;
 }
 
-void preflight_annotate_failure(Context *c, const char *check) {
-        if (!c->config.preflight_on_failure) return;
-        char d[768];
-        int r = preflight_diagnose(c, check, d, sizeof d);
-        if (r < 0) return;
+static void append_to_error(Context *c, const char *d) {
         _cleanup_free_ char *joined = NULL;
         if (asprintf_safe(&joined, "%s; %s", c->error ? c->error : "failed", d) < 0) return;
         free(c->error);
         c->error = secret_redact(joined);
+}
+
+void preflight_annotate_failure(Context *c, const char *check) {
+        if (!c->config.preflight_on_failure) return;
+        char d[768];
+        if (preflight_diagnose(c, check, d, sizeof d) >= 0) append_to_error(c, d);
+}
+
+void preflight_annotate_key_vault_failure(Context *c, const char *vault, const char *ca_file) {
+        if (!c->config.preflight_on_failure) return;
+        char d[768];
+        if (preflight_diagnose_key_vault(c, vault, ca_file, d, sizeof d) >= 0) append_to_error(c, d);
 }
 
 void preflight_watch_init(PreflightWatch *w, Context *c, const char *check, const char *what) {

@@ -35,6 +35,9 @@ int preflight_diagnose_key_vault(Context *c, const char *vault, const char *ca_f
  * description then carry. Nothing is appended when the check does not apply, or with
  * preflight.on_failure: false (networks where an unplanned connection raises alarms). */
 void preflight_annotate_failure(Context *c, const char *check);
+/* The same for a Key Vault fetch that failed for a network reason (after its
+ * step_fail): vault and ca_file as for preflight_diagnose_key_vault. */
+void preflight_annotate_key_vault_failure(Context *c, const char *vault, const char *ca_file);
 
 /* The early warning (also off with preflight.on_failure: false), as a RetryPolicy observer: set .observe = preflight_watch_observe
  * and .observe_userdata = &watch. Once every failed try so far was a connection
@@ -43,7 +46,7 @@ void preflight_annotate_failure(Context *c, const char *check);
 typedef struct PreflightWatch {
         Context *c;
         const char *check;      /* "cdn", "master", ... or "key_vault" with vault set */
-        const char *vault;      /* key_vault: the secret's URI */
+        const char *vault;      /* key_vault: the secret's URI (set it after preflight_watch_init) */
         const char *ca_file;    /* key_vault: extra trust anchor, may be NULL */
         const char *what;       /* "the installer download", for the warning */
         int64_t start_ms;
