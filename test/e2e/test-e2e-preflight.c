@@ -270,8 +270,9 @@ START_TEST(certificates_names_and_clock) {
                  "    push_token:\n"
                  "      key_vault: https://127.0.0.1:%u/secrets/vsensor-push-token/0123456789abcdef\n"
                  "  ossensor:\n"
-                 "    hmac_token: \"" CANARY_HMAC_TOKEN "\"\n",
-                 fake_server_port(expired, true), fake_server_port(expired, true));
+                 "    hmac_token:\n"
+                 "      key_vault: https://127.0.0.1:%u/secrets/vsensor-hmac\n",
+                 fake_server_port(expired, true), fake_server_port(expired, true), https_port());
         const char *refs = e2e_write_file(&e, "refs.yaml", text);
 
         /* The CDN's certificate is not yet valid; its clock check falls back to IMDS. */
@@ -284,9 +285,13 @@ START_TEST(certificates_names_and_clock) {
         fflush(stdout);
         assert_line("FAIL", "cdn", "certificate not yet valid: clock?");
         assert_line("skip", "wireserver", "provisioning: none");
-        /* Both references name one vault: one line. */
+        /* Two references name one vault: one line for it. */
         assert_line("FAIL", "key_vault", "certificate expired: clock");
         ck_assert_ptr_eq(strstr(strstr(e.out, "\nFAIL  key_vault") + 1, "\nFAIL  key_vault"), NULL);
+        /* The vault with a good certificate (the image's extra anchor) passes. */
+        char want[64];
+        snprintf(want, sizeof want, "127.0.0.1:%u: ok", https_port());
+        assert_line("ok", "key_vault", want);
         assert_line("ok", "clock", "Date of http://127.0.0.1:");
 
         /* A CDN whose Date is 10 minutes ahead: the local clock is behind. */
