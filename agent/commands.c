@@ -147,6 +147,8 @@ int cmd_show_config(Context *c) {
                k->imds_deadline, k->wireserver_url, k->wireserver_deadline, k->installer_url, k->installer_ca_file,
                k->installer_deadline, k->apt_lock_deadline, k->helper_attempts, k->helper_timeout, k->helpers_dir,
                k->log_file, k->state_dir, k->success_marker, k->installed_marker, k->ovf_media, k->waagent_dir, k->kvp_pool);
+        printf("preflight: { timeout: %d, blob_suffix: %s, on_failure: %s }\n", k->preflight_timeout,
+               k->preflight_blob_suffix, k->preflight_on_failure ? "true" : "false");
         if (c->opts->root) printf("# every path above is taken under --root %s\n", c->opts->root);
 
         /* The custom data it would use without network: --custom-data, else the kept copy. */

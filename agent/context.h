@@ -18,6 +18,7 @@ typedef enum Command {
         COMMAND_SHOW_CONFIG,
         COMMAND_CLEAN,
         COMMAND_VERSION,
+        COMMAND_PREFLIGHT,           /* what the network blocks (agent/preflight.c) */
 } Command;
 
 typedef struct Options {
@@ -27,7 +28,7 @@ typedef struct Options {
         const char *custom_data;     /* --custom-data FILE or "-" */
         const char *validate_file;   /* validate [FILE|-] */
         bool repair_all;             /* repair --all */
-        bool json;                   /* status --json */
+        bool json;                   /* status --json, preflight --json */
         int verbosity;               /* -v +1, -q -1 */
 } Options;
 

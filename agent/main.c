@@ -10,6 +10,7 @@
 #include "http.h"
 #include "log.h"
 #include "ovf.h"
+#include "preflight.h"
 #include "util.h"
 
 #define DEFAULT_CONFIG "/etc/vsensor-init/config.yaml"
@@ -25,6 +26,7 @@ static void usage(FILE *f) {
               "  validate [FILE|-]  check a custom-data document offline\n"
               "  show-config        effective configuration, secrets hidden\n"
               "  clean              forget state, marker and logs before capturing an image\n"
+              "  preflight [--json] check what the network lets through (IMDS, CDN, master, apt...)\n"
               "  version            print the version\n"
               "\n"
               "Options:\n"
@@ -45,6 +47,7 @@ static const struct {
         {"status", COMMAND_STATUS},     {"validate", COMMAND_VALIDATE},
         {"show-config", COMMAND_SHOW_CONFIG}, {"clean", COMMAND_CLEAN},
         {"version", COMMAND_VERSION},
+        {"preflight", COMMAND_PREFLIGHT},
 };
 
 static int parse_args(int argc, char **argv, Options *o) {
@@ -97,8 +100,8 @@ static int parse_args(int argc, char **argv, Options *o) {
                 fputs("vsensor-init: --all is an option of 'repair'\n", stderr);
                 return EX_USAGE;
         }
-        if (json && o->command != COMMAND_STATUS) {
-                fputs("vsensor-init: --json is an option of 'status'\n", stderr);
+        if (json && o->command != COMMAND_STATUS && o->command != COMMAND_PREFLIGHT) {
+                fputs("vsensor-init: --json is an option of 'status' and 'preflight'\n", stderr);
                 return EX_USAGE;
         }
         if (o->root && o->root[0] != '/') {
@@ -191,8 +194,14 @@ int main(int argc, char **argv) {
                         case COMMAND_STATUS: r = cmd_status(&c); break;
                         case COMMAND_SHOW_CONFIG: r = cmd_show_config(&c); break;
                         case COMMAND_CLEAN: r = cmd_clean(&c); break;
+                        case COMMAND_PREFLIGHT: r = cmd_preflight(&c); break;
                         default: r = cmd_run(&c); break;
                         }
+                        /* A remote service stayed out of reach: say how to find out why
+                         * (the unit's failure ends with this line in the journal). */
+                        if (r == EX_UNAVAILABLE && (opts.command == COMMAND_RUN || opts.command == COMMAND_REPAIR))
+                                log_error("a remote service stayed unreachable: run 'vsensor-init preflight' to see "
+                                          "what the network blocks");
                         http_global_cleanup();
                 }
         }

@@ -7,6 +7,7 @@
 #include "child.h"
 #include "log.h"
 #include "notify.h"
+#include "preflight.h"
 #include "retry-log.h"
 #include "retry.h"
 #include "steps.h"
@@ -27,11 +28,16 @@ static int download(Context *c, int fd, size_t *ret_size) {
         };
         /* Many instances of a scale-out download at once: a wide jitter and the CDN's
          * Retry-After spread them out. */
+        PreflightWatch watch;
+        preflight_watch_init(&watch, c, "cdn", "the installer download");
         RetryPolicy policy = {
                 .deadline_ms = (int64_t)c->config.installer_deadline * 1000,
                 .base_ms = 1000,
                 .max_ms = 30000,
                 .status_retryable = retry_status_default,
+                /* Only connection timeouts for a while: say what the network blocks now. */
+                .observe = preflight_watch_observe,
+                .observe_userdata = &watch,
         };
         HttpResponse resp = {0};
         int r = retry_http(&req, &policy, retry_log_notify, (void *)"installer download", &resp);
@@ -55,6 +61,10 @@ static int download(Context *c, int fd, size_t *ret_size) {
                 step_fail(c, EX_UNAVAILABLE, "%s answered HTTP %ld with an empty body", c->config.installer_url, resp.status);
                 r = -ENODATA;
         }
+        /* No answer at all (connection, TLS): the CDN check says which part of the path. */
+        if (r < 0 && (resp.error == HTTP_ERR_CONNECT || resp.error == HTTP_ERR_TIMEOUT || resp.error == HTTP_ERR_TLS ||
+                      resp.error == HTTP_ERR_TRUNCATED))
+                preflight_annotate_failure(c, "cdn");
         *ret_size = resp.body_len;
         http_response_clear(&resp);
         return r < 0 ? STEP_RESULT_FAILED : 0;

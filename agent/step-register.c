@@ -1,5 +1,6 @@
 /* register: connect the vSensor to the Darktrace master with the push token. */
 #include "child.h"
+#include "preflight.h"
 #include "steps.h"
 
 int step_register(Context *c) {
@@ -7,5 +8,8 @@ int step_register(Context *c) {
         _cleanup_free_ char *address = customdata_master_address(d);
         if (!address) return step_fail(c, EX_SOFTWARE, "out of memory");
         const char *args[] = {secret_reveal(d->push_token), address, d->proxy ? secret_reveal(d->proxy) : NULL, NULL};
-        return helper_run(c, "set_pushtoken.sh", args);
+        int r = helper_run(c, "set_pushtoken.sh", args);
+        /* The helper talks to the master: whether the network lets it is the first question. */
+        if (r == STEP_RESULT_FAILED) preflight_annotate_failure(c, "master");
+        return r;
 }

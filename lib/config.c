@@ -55,6 +55,8 @@ typedef enum FieldKind {
         FIELD_SECONDS,
         FIELD_ATTEMPTS,
         FIELD_HTTPS_URL,       /* installer.url: what it serves runs as root */
+        FIELD_HOST,            /* a DNS name: preflight.blob_suffix */
+        FIELD_BOOL,            /* true/false (stored as int) */
 } FieldKind;
 
 typedef struct Field {
@@ -90,11 +92,14 @@ static const Field fields[] = {
         STR("paths", "ovf_media", FIELD_PATH_OR_AUTO, ovf_media, "auto"),
         STR("paths", "waagent_dir", FIELD_PATH, waagent_dir, "/var/lib/waagent"),
         STR("paths", "kvp_pool", FIELD_PATH, kvp_pool, "/var/lib/hyperv/.kvp_pool_1"),
+        INT("preflight", "timeout", FIELD_SECONDS, preflight_timeout, 5),
+        STR("preflight", "blob_suffix", FIELD_HOST, preflight_blob_suffix, "blob.core.windows.net"),
+        INT("preflight", "on_failure", FIELD_BOOL, preflight_on_failure, 1),
 };
 
 static const char *const top_keys[] = { "provisioning", "report_ready", "imds", "wireserver", "installer",
-                                        "apt_lock_deadline", "helpers", "paths", NULL };
-static const char *const sections[] = { "imds", "wireserver", "installer", "helpers", "paths" };
+                                        "apt_lock_deadline", "helpers", "paths", "preflight", NULL };
+static const char *const sections[] = { "imds", "wireserver", "installer", "helpers", "paths", "preflight" };
 
 static bool field_is_string(const Field *f) { return f->default_string != NULL; }
 static char **field_string(Config *c, const Field *f) { return (char **)((char *)c + f->offset); }
@@ -174,6 +179,31 @@ static bool valid_path(const char *s, size_t len) {
         return len > 0 && len < PATH_MAX && s[0] == '/' && !has_control(s, len);
 }
 
+/* A DNS name of letters, digits, '-' and '.', no empty label, optionally ":PORT" (a
+ * Private Link proxy, tests): it becomes part of a URL. */
+static bool valid_host(const char *s, size_t len) {
+        const char *colon = memchr(s, ':', len);
+        if (colon) {
+                size_t plen = len - (size_t)(colon - s) - 1;
+                unsigned long port = 0;
+                if (plen == 0 || plen > 5 || colon[1] == '0') return false;
+                for (size_t i = 1; i <= plen; i++) {
+                        if (colon[i] < '0' || colon[i] > '9') return false;
+                        port = port * 10 + (unsigned long)(colon[i] - '0');
+                }
+                if (port > 65535) return false;
+                len = (size_t)(colon - s);
+        }
+        if (len == 0 || len > 253 || s[0] == '.' || s[len - 1] == '.' || s[0] == '-') return false;
+        for (size_t i = 0; i < len; i++) {
+                char ch = s[i];
+                bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                          (ch == '.' && s[i + 1] != '.');
+                if (!ok) return false;
+        }
+        return true;
+}
+
 static const char *field_expected(const Field *f) {
         switch (f->kind) {
         case FIELD_PROVISIONING:
@@ -190,6 +220,8 @@ static const char *field_expected(const Field *f) {
                 return "\"\" or an absolute path";
         case FIELD_PATH_OR_AUTO:
                 return "auto or an absolute path";
+        case FIELD_HOST:
+                return "a host name (letters, digits, '-' and '.'), optionally with :PORT";
         default:
                 return "a value";
         }
@@ -203,6 +235,14 @@ static int apply_field(Config *c, const Field *f, const yaml_node_t *n, const ch
         size_t len;
         int r;
 
+        if (f->kind == FIELD_BOOL) {
+                bool v;
+                r = yamlnode_bool(n, path, p, &v);
+                if (r == -EINVAL) return 0;
+                if (r < 0) return r;
+                *field_int(c, f) = v;
+                return 0;
+        }
         if (f->kind == FIELD_SECONDS || f->kind == FIELD_ATTEMPTS) {
                 unsigned v;
                 r = yamlnode_uint(n, path, 1, f->kind == FIELD_SECONDS ? SECONDS_MAX : ATTEMPTS_MAX, p, &v);
@@ -244,6 +284,9 @@ static int apply_field(Config *c, const Field *f, const yaml_node_t *n, const ch
                 break;
         case FIELD_PATH_OR_AUTO:
                 ok = streq(s, "auto") || valid_path(s, len);
+                break;
+        case FIELD_HOST:
+                ok = valid_host(s, len);
                 break;
         default:
                 ok = false;

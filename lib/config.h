@@ -42,6 +42,10 @@ typedef struct Config {
         char *ovf_media;                   /* auto */
         char *waagent_dir;                 /* /var/lib/waagent */
         char *kvp_pool;                    /* /var/lib/hyperv/.kvp_pool_1 */
+        /* preflight (DESIGN.md "Diagnosis"): each check's bound, and where PCAP blobs go. */
+        int preflight_timeout;             /* 5 s */
+        char *preflight_blob_suffix;       /* blob.core.windows.net (a host name suffix[:PORT]) */
+        int preflight_on_failure;          /* true: a step failing for a network reason runs its check */
 } Config;
 
 /* Fills c with the defaults above. */

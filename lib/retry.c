@@ -125,6 +125,8 @@ int retry_http(const HttpRequest *req, const RetryPolicy *p, RetryNotifyFn notif
 
                 response_move(&prev, ret);
                 k = http_perform(&try, ret);
+                if (p->observe && (k < 0 || !(ret->status >= 200 && ret->status <= 299)))
+                        p->observe(p->observe_userdata, ret);
 
                 if (k >= 0) {
                         if (ret->status >= 200 && ret->status <= 299) return 0;

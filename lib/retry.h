@@ -15,6 +15,11 @@ typedef struct RetryPolicy {
         int max_attempts;        /* 0: unlimited (the deadline bounds it) */
         /* Which HTTP statuses are retryable; NULL: 408, 429 and 5xx. */
         bool (*status_retryable)(long status);
+        /* Optional: sees each failed try's outcome (transport error or retryable
+         * status) as soon as it is known, before any wait — e.g. to notice early that
+         * every failure so far is a connection timeout (preflight's early warning). */
+        void (*observe)(void *userdata, const HttpResponse *resp);
+        void *observe_userdata;
 } RetryPolicy;
 
 typedef struct Retry {

@@ -302,6 +302,44 @@ START_TEST(test_defaults_files_only_dropins) {
 }
 END_TEST
 
+/* preflight: its own keys, outside the corpus dump (other sections' cases stay as they are). */
+START_TEST(test_preflight_keys) {
+        Config c;
+        Problems p;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(c.preflight_timeout, 5);
+        ck_assert_str_eq(c.preflight_blob_suffix, "blob.core.windows.net");
+        ck_assert_int_eq(c.preflight_on_failure, 1);
+        ck_assert_int_eq(problems_init(&p, "input.yaml"), 0);
+        static const char text[] = "preflight:\n  timeout: 2\n  blob_suffix: blob.core.chinacloudapi.cn\n";
+        ck_assert_int_eq(config_load_string(&c, text, strlen(text), &p), 0);
+        ck_assert_int_eq(c.preflight_timeout, 2);
+        ck_assert_str_eq(c.preflight_blob_suffix, "blob.core.chinacloudapi.cn");
+        /* A later file sets one key; the other stays. */
+        static const char more[] = "preflight: { timeout: 7, on_failure: False }\n";
+        ck_assert_int_eq(config_load_string(&c, more, strlen(more), &p), 0);
+        ck_assert_int_eq(c.preflight_on_failure, 0);
+        ck_assert_int_eq(c.preflight_timeout, 7);
+        ck_assert_str_eq(c.preflight_blob_suffix, "blob.core.chinacloudapi.cn");
+        static const char port[] = "preflight: { blob_suffix: \"blob.localhost:8443\" }\n";
+        ck_assert_int_eq(config_load_string(&c, port, strlen(port), &p), 0);
+        ck_assert_str_eq(c.preflight_blob_suffix, "blob.localhost:8443");
+        static const char *const bad[] = {"preflight: { blob_suffix: \"x:0\" }\n", "preflight: { blob_suffix: \"x:65536\" }\n",
+                                          "preflight: { blob_suffix: \"x:\" }\n", "preflight: { blob_suffix: \"a..b\" }\n",
+                                          "preflight: { blob_suffix: \".a\" }\n", NULL};
+        for (size_t i = 0; bad[i]; i++) {
+                Problems q;
+                ck_assert_int_eq(problems_init(&q, "input.yaml"), 0);
+                ck_assert_msg(config_load_string(&c, bad[i], strlen(bad[i]), &q) == -EINVAL, "%s", bad[i]);
+                problems_done(&q);
+        }
+        ck_assert_str_eq(c.preflight_blob_suffix, "blob.localhost:8443");
+        problems_done(&p);
+        config_done(&c);
+        ck_assert_ptr_null(c.preflight_blob_suffix);
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("corpus");
@@ -313,6 +351,7 @@ static Suite *config_suite(void) {
         tc = tcase_create("values");
         tcase_add_test(tc, test_defaults);
         tcase_add_test(tc, test_enum_tables);
+        tcase_add_test(tc, test_preflight_keys);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("files");

@@ -338,6 +338,43 @@ START_TEST(test_transport_errors_retried) {
 }
 END_TEST
 
+typedef struct Seen {
+        int n;
+        HttpError errors[8];
+        long statuses[8];
+} Seen;
+
+static void observe(void *userdata, const HttpResponse *resp) {
+        Seen *s = userdata;
+        if (s->n < 8) {
+                s->errors[s->n] = resp->error;
+                s->statuses[s->n] = resp->status;
+        }
+        s->n++;
+}
+
+/* observe sees every failed try (a status and a timeout alike), and not the success. */
+START_TEST(test_observe_sees_each_failed_try) {
+        FakeServer *s = start();
+        const FakeResponse rs[] = {{.status = 503}, {.delay_ms = 400, .times = 1}, {.status = 200, .body = "ok"}};
+        ck_assert_int_eq(fake_server_route(s, "GET", "/m", rs, 3), 0);
+        _cleanup_free_ char *url = url_of(s, "/m");
+        Seen seen = {0};
+        RetryPolicy p = {.deadline_ms = 5000, .base_ms = 10, .max_ms = 20, .observe = observe, .observe_userdata = &seen};
+        HttpResponse r;
+        int k = retry_http(&(HttpRequest){.url = url, .max_body = 100, .total_timeout_ms = 200, .out_fd = -1}, &p, NULL,
+                           NULL, &r);
+        ck_assert_int_eq(k, 0);
+        ck_assert_int_eq(seen.n, 2);
+        ck_assert_int_eq(seen.errors[0], HTTP_OK);
+        ck_assert_int_eq(seen.statuses[0], 503);
+        ck_assert_int_eq(seen.errors[1], HTTP_ERR_TIMEOUT);
+        ck_assert_int_eq(seen.statuses[1], 0);
+        http_response_clear(&r);
+        fake_server_stop(s);
+}
+END_TEST
+
 START_TEST(test_each_try_clipped_to_budget) {
         FakeServer *s = start();
         ck_assert_int_eq(fake_server_route(s, "GET", "/hang", &(FakeResponse){.hang = true}, 1), 0);
@@ -418,6 +455,7 @@ static Suite *retry_suite(void) {
         tcase_add_test(tc, test_retry_after_honoured);
         tcase_add_test(tc, test_transport_errors_retried);
         tcase_add_test(tc, test_each_try_clipped_to_budget);
+        tcase_add_test(tc, test_observe_sees_each_failed_try);
         tcase_add_test(tc, test_too_large_not_retried);
         tcase_add_test(tc, test_out_fd_rewound_between_tries);
         suite_add_tcase(s, tc);

@@ -1,17 +1,22 @@
 /* fake-azure: the fake Azure server as a process, for the demo and VM tests.
  *   fake-azure --scenario FILE [--cert PEM --key PEM] [--record FILE] [--port-file FILE]
+ *              [--broken-ports FILE]
  * Writes "HTTP_PORT HTTPS_PORT\n" to the port file once listening (HTTPS_PORT is 0
- * without a certificate) and serves until SIGTERM or SIGINT. */
+ * without a certificate) and serves until SIGTERM or SIGINT. --broken-ports also
+ * starts netfake's broken networks and writes "BLACKHOLE SILENT PROXY_403 REFUSED\n"
+ * (connects time out; accepts and never answers; refuses CONNECT; nothing listens). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
 
 #include "fake-server.h"
+#include "netfake.h"
 #include "util.h"
 
 static void usage(FILE *f) {
-        fputs("usage: fake-azure --scenario FILE [--cert PEM --key PEM] [--record FILE] [--port-file FILE]\n", f);
+        fputs("usage: fake-azure --scenario FILE [--cert PEM --key PEM] [--record FILE] [--port-file FILE]\n"
+              "                  [--broken-ports FILE]\n", f);
 }
 
 int main(int argc, char **argv) {
@@ -21,10 +26,12 @@ int main(int argc, char **argv) {
                 {"key", required_argument, NULL, 'k'},
                 {"record", required_argument, NULL, 'r'},
                 {"port-file", required_argument, NULL, 'p'},
+                {"broken-ports", required_argument, NULL, 'b'},
                 {"help", no_argument, NULL, 'h'},
                 {0},
         };
-        const char *scenario = NULL, *port_file = NULL;
+        const char *scenario = NULL, *port_file = NULL, *broken_file = NULL;
+        NetFake *broken[3] = {NULL, NULL, NULL};
         FakeServerOptions o = {0};
         int c, r;
 
@@ -35,6 +42,7 @@ int main(int argc, char **argv) {
                 case 'k': o.key_file = optarg; break;
                 case 'r': o.record_file = optarg; break;
                 case 'p': port_file = optarg; break;
+                case 'b': broken_file = optarg; break;
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 64;
                 }
@@ -65,6 +73,26 @@ int main(int argc, char **argv) {
                 fake_server_stop(s);
                 return 65;
         }
+        /* Before the port file: whoever waits for that one finds this one too. */
+        if (broken_file) {
+                broken[0] = netfake_start(NETFAKE_BLACKHOLE, 0);
+                broken[1] = netfake_start(NETFAKE_SILENT, 0);
+                broken[2] = netfake_start(NETFAKE_PROXY, 403);
+                char line[64];
+                int n = broken[0] && broken[1] && broken[2]
+                                ? snprintf(line, sizeof line, "%u %u %u %u\n", netfake_port(broken[0]),
+                                           netfake_port(broken[1]), netfake_port(broken[2]), netfake_refused_port())
+                                : -1;
+                r = n > 0 ? write_file_atomic(broken_file, line, (size_t)n, 0644) : -EADDRNOTAVAIL;
+                if (r < 0) {
+                        fprintf(stderr, "fake-azure: cannot start the broken ports or write '%s': %s\n", broken_file,
+                                strerror(-r));
+                        for (size_t i = 0; i < 3; i++) netfake_stop(broken[i]);
+                        fake_server_stop(s);
+                        return 73;
+                }
+        }
+
         if (port_file) {
                 char line[32];
                 int n = snprintf(line, sizeof line, "%u %u\n", fake_server_port(s, false),
@@ -79,6 +107,7 @@ int main(int argc, char **argv) {
 
         int sig = 0;
         while (sigwait(&mask, &sig) != 0) {}
+        for (size_t i = 0; i < 3; i++) netfake_stop(broken[i]);
         fake_server_stop(s);
         return 0;
 }

@@ -32,6 +32,7 @@ typedef struct Entry {
         bool reset, hang;
         int times;
         int rate, rate_status, retry_after;
+        int date_offset_s;
         /* Rate limiting state, under the server lock: admitted per window, next turn. */
         int64_t window0_ms, next_turn_us;
         unsigned *window_used;
@@ -295,6 +296,14 @@ static enum MHD_Result answer(struct MHD_Connection *con, const Entry *e) {
         }
         if (e->content_type) MHD_add_response_header(resp, "Content-Type", e->content_type);
         add_extra_headers(resp, e->headers);
+        if (e->date_offset_s != 0) {
+                /* libmicrohttpd sends its own Date only when the response has none. */
+                time_t t = time(NULL) + e->date_offset_s;
+                struct tm tm;
+                char date[64];
+                if (gmtime_r(&t, &tm) && strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm) > 0)
+                        MHD_add_response_header(resp, "Date", date);
+        }
         enum MHD_Result ok = MHD_queue_response(con, e->status > 0 ? (unsigned)e->status : 200u, resp);
         MHD_destroy_response(resp);
         return ok;
@@ -447,7 +456,7 @@ static int entry_copy(Entry *d, const FakeResponse *r) {
         *d = (Entry){.status = r->status, .repeat = r->body_repeat_size, .delay_ms = r->delay_ms,
                      .truncate_at = r->truncate_at, .reset = r->reset, .hang = r->hang, .times = r->times,
                      .rate = r->rate_limit_per_s, .rate_status = r->rate_limited_status,
-                     .retry_after = r->retry_after_s};
+                     .retry_after = r->retry_after_s, .date_offset_s = r->date_offset_s};
         const char *body = r->body ? r->body : "";
         d->body_len = r->body_len > 0 ? r->body_len : strlen(body);
         d->body = malloc(d->body_len + 1);
@@ -492,20 +501,21 @@ static int scenario_response(const char *dir, json_t *jr, FakeResponse *fr, char
         json_error_t err;
         const char *body = NULL, *body_file = NULL, *content_type = NULL, *basic_auth = NULL;
         json_t *headers = NULL;
-        int status = 0, delay_ms = 0, times = 0, reset = 0, hang = 0;
+        int status = 0, delay_ms = 0, times = 0, reset = 0, hang = 0, date_offset_s = 0;
         json_int_t truncate_at = 0, repeat = 0;
 
-        if (json_unpack_ex(jr, &err, JSON_STRICT, "{s?i, s?s, s?s, s?o, s?i, s?I, s?b, s?b, s?I, s?s, s?i, s?s}",
+        if (json_unpack_ex(jr, &err, JSON_STRICT, "{s?i, s?s, s?s, s?o, s?i, s?I, s?b, s?b, s?I, s?s, s?i, s?s, s?i}",
                            "status", &status, "body", &body, "body_file", &body_file, "headers", &headers,
                            "delay_ms", &delay_ms, "truncate_at", &truncate_at, "reset", &reset, "hang", &hang,
                            "body_repeat_size", &repeat, "content_type", &content_type, "times", &times,
-                           "basic_auth", &basic_auth) < 0)
+                           "basic_auth", &basic_auth, "date_offset_s", &date_offset_s) < 0)
                 return -EINVAL;
         if (truncate_at < 0 || repeat < 0 || delay_ms < 0 || times < 0) return -EINVAL;
 
         *fr = (FakeResponse){.status = status, .body = body, .content_type = content_type, .delay_ms = delay_ms,
                              .truncate_at = (long)truncate_at, .reset = reset, .hang = hang,
-                             .body_repeat_size = (size_t)repeat, .times = times, .basic_auth = basic_auth};
+                             .body_repeat_size = (size_t)repeat, .times = times, .basic_auth = basic_auth,
+                             .date_offset_s = date_offset_s};
         if (body && body_file) return -EINVAL;
         if (body_file) {
                 _cleanup_free_ char *p = body_file[0] == '/' ? strdup(body_file) : strjoin(dir, "/", body_file);

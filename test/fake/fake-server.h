@@ -35,13 +35,16 @@ typedef struct FakeResponse {
         int rate_limit_per_s;
         int rate_limited_status;
         int retry_after_s;
+        /* != 0: the answer's Date header is this many seconds off the real clock (a
+         * CDN seen from a machine whose clock is wrong; preflight's clock check). */
+        int date_offset_s;
 } FakeResponse;
 FakeServer *fake_server_start(const FakeServerOptions *o);   /* binds bind_address (127.0.0.1) port 0 (HTTP, and HTTPS when cert) */
 unsigned fake_server_port(FakeServer *s, bool https);
 char *fake_server_url(FakeServer *s, bool https);            /* "http://ADDRESS:PORT" (127.0.0.1 for 0.0.0.0), new string */
 /* Scripts method+path (path without query string; exact match) -> responses (copied). Replaces an earlier route. */
 int fake_server_route(FakeServer *s, const char *method, const char *path, const FakeResponse *r, size_t n);
-/* Loads routes from a JSON scenario file: {"routes":[{"method":"GET","path":"/x","responses":[{"status":503,"times":2},{"status":200,"body":"...","body_file":"relative/to/scenario/dir","headers":{"Retry-After":"1"},"delay_ms":0,"truncate_at":0,"reset":false,"hang":false,"body_repeat_size":0,"content_type":"...","basic_auth":"user:password"}]}]} */
+/* Loads routes from a JSON scenario file: {"routes":[{"method":"GET","path":"/x","responses":[{"status":503,"times":2},{"status":200,"body":"...","body_file":"relative/to/scenario/dir","headers":{"Retry-After":"1"},"delay_ms":0,"truncate_at":0,"reset":false,"hang":false,"body_repeat_size":0,"content_type":"...","basic_auth":"user:password","date_offset_s":600}]}]} */
 int fake_server_load_scenario(FakeServer *s, const char *path);
 size_t fake_server_count(FakeServer *s, const char *method, const char *path);   /* requests seen */
 /* time_ms is now_monotonic_ms() when the request had fully arrived. */

@@ -1,11 +1,13 @@
 #!/bin/sh
 # make-certs.sh DIR: the test PKI for the fake Azure server (EC P-256, fast).
 #   ca.pem ca-key.pem                  test CA
-#   server.pem server-key.pem          signed by ca; SAN IP:127.0.0.1, DNS:localhost; 10 years
+#   server.pem server-key.pem          signed by ca; SAN IP:127.0.0.1, DNS:localhost, DNS:*.blob.localhost
+#                                      (preflight's blob check: curl resolves *.localhost itself); 10 years
 #   other-ca.pem                       a second CA nobody trusts
 #   untrusted.pem untrusted-key.pem    same SANs, signed by other-ca
 #   expired.pem expired-key.pem        signed by ca, validity entirely in the past
 #   wronghost.pem wronghost-key.pem    signed by ca, SAN DNS:wrong.example only
+#   notyet.pem notyet-key.pem          signed by ca, validity entirely in the future (2099)
 # Idempotent (nothing is redone when every file exists), quiet unless it fails.
 # Files are made in a temporary directory and moved into DIR only when all succeeded.
 set -eu
@@ -13,7 +15,7 @@ set -eu
 [ $# -eq 1 ] || { echo "usage: $0 DIR" >&2; exit 64; }
 out=$1
 files="ca.pem ca-key.pem server.pem server-key.pem other-ca.pem untrusted.pem untrusted-key.pem
-expired.pem expired-key.pem wronghost.pem wronghost-key.pem"
+expired.pem expired-key.pem wronghost.pem wronghost-key.pem notyet.pem notyet-key.pem"
 
 missing=0
 for f in $files; do
@@ -50,7 +52,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectAltName = IP:127.0.0.1,DNS:localhost,DNS:*.blob.localhost
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 [wronghost_ext]
@@ -108,6 +110,14 @@ run openssl req -new -config "$tmp/openssl.cnf" -key "$tmp/expired-key.pem" -sub
 run openssl ca -batch -notext -config "$tmp/openssl.cnf" -cert "$tmp/ca.pem" -keyfile "$tmp/ca-key.pem" \
         -startdate 20200101000000Z -enddate 20210101000000Z -extfile "$tmp/openssl.cnf" \
         -extensions server_ext -in "$tmp/expired.csr" -out "$tmp/expired.pem"
+
+# Not yet valid (a clock far behind sees the same): `openssl ca` takes a future start too.
+key notyet-key.pem
+run openssl req -new -config "$tmp/openssl.cnf" -key "$tmp/notyet-key.pem" -subj "/CN=localhost" \
+        -out "$tmp/notyet.csr"
+run openssl ca -batch -notext -config "$tmp/openssl.cnf" -cert "$tmp/ca.pem" -keyfile "$tmp/ca-key.pem" \
+        -startdate 20990101000000Z -enddate 21000101000000Z -extfile "$tmp/openssl.cnf" \
+        -extensions server_ext -in "$tmp/notyet.csr" -out "$tmp/notyet.pem"
 
 # Certificates are public; keys stay 0600.
 chmod 0644 "$tmp"/*.pem
