@@ -2,8 +2,10 @@
 #   make deb            build $(BUILD)/deb/vsensor-init_VERSION_ARCH.deb (dpkg-buildpackage -us -uc -b)
 #   make check-package  the package builds, lintian is clean, systemd-analyze verify accepts
 #                       the unit, dpkg-deb -c lists exactly packaging/expected-contents.txt,
-#                       both man pages render without warnings, the ARM template's custom
-#                       data validates, and the package installs and purges cleanly in a
+#                       both man pages render without warnings, the ARM template passes
+#                       tools/check-template (Azure's schemas, an offline evaluation, Bicep
+#                       against JSON) and its custom data validates (both secret forms), and
+#                       the package installs and purges cleanly in a
 #                       scratch Debian root (debootstrap, cached under $(BUILD)/scratch/).
 # Tools they need are installed by tools/install-package-deps.
 .PHONY: deb check-package

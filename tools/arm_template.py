@@ -293,6 +293,7 @@ class Evaluator:
         self.var_cache, self.var_busy = {}, set()
         self.copy_index = {}
         self.calls = []
+        self.reference_apis = []  # (target, apiVersion, where) of every reference()
         self.where = ""
 
     # parameters: the supplied value or the default (which may be an expression)
@@ -441,6 +442,7 @@ class Evaluator:
         if "/" not in target:
             raise TemplateError("reference('%s'): use a resource id" % target)
         self._record("reference", target)
+        self.reference_apis.append((target, api, self.where))
         return Reference(target)
 
     def f_format(self, fmt, *a): return _net_format(fmt, a)

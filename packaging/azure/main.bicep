@@ -268,7 +268,7 @@ var lbProbes = [for i in range(0, privateLinkEnable ? 4 : 2): {
   properties: { protocol: lbPorts[i].probeProtocol, port: lbPorts[i].backendPort, requestPath: '/healthcheck', intervalInSeconds: 15, numberOfProbes: 2, probeThreshold: 2 }
 }]
 
-resource nsg 'Microsoft.Network/networkSecurityGroups@2024-05-01' = {
+resource nsg 'Microsoft.Network/networkSecurityGroups@2025-07-01' = {
   name: '${prefix}-vsensors-nsg'
   location: location
   tags: resourceTags
@@ -277,7 +277,7 @@ resource nsg 'Microsoft.Network/networkSecurityGroups@2024-05-01' = {
   }
 }
 
-resource natIp 'Microsoft.Network/publicIPAddresses@2024-05-01' = if (natGatewayEnable) {
+resource natIp 'Microsoft.Network/publicIPAddresses@2025-07-01' = if (natGatewayEnable) {
   name: '${prefix}-vsensors-nat-ip'
   location: location
   tags: resourceTags
@@ -285,7 +285,7 @@ resource natIp 'Microsoft.Network/publicIPAddresses@2024-05-01' = if (natGateway
   properties: { publicIPAddressVersion: 'IPv4', publicIPAllocationMethod: 'Static' }
 }
 
-resource natGateway 'Microsoft.Network/natGateways@2024-05-01' = if (natGatewayEnable) {
+resource natGateway 'Microsoft.Network/natGateways@2025-07-01' = if (natGatewayEnable) {
   name: '${prefix}-vsensors-nat'
   location: location
   tags: resourceTags
@@ -295,7 +295,7 @@ resource natGateway 'Microsoft.Network/natGateways@2024-05-01' = if (natGatewayE
 
 // The policy first, empty: the subnet needs it, the storage account needs the subnet,
 // and the policy's definition needs the account.
-resource sep 'Microsoft.Network/serviceEndpointPolicies@2024-05-01' = if (pcapEnabled) {
+resource sep 'Microsoft.Network/serviceEndpointPolicies@2025-07-01' = if (pcapEnabled) {
   name: sepName
   location: location
   tags: resourceTags
@@ -320,7 +320,7 @@ module subnets 'subnets.bicep' = {
   }
 }
 
-resource bastionIp 'Microsoft.Network/publicIPAddresses@2024-05-01' = if (bastionEnable) {
+resource bastionIp 'Microsoft.Network/publicIPAddresses@2025-07-01' = if (bastionEnable) {
   name: '${prefix}-bastion-ip'
   location: location
   tags: resourceTags
@@ -328,7 +328,7 @@ resource bastionIp 'Microsoft.Network/publicIPAddresses@2024-05-01' = if (bastio
   properties: { publicIPAddressVersion: 'IPv4', publicIPAllocationMethod: 'Static' }
 }
 
-resource bastion 'Microsoft.Network/bastionHosts@2024-05-01' = if (bastionEnable) {
+resource bastion 'Microsoft.Network/bastionHosts@2025-07-01' = if (bastionEnable) {
   name: '${prefix}-bastion'
   location: location
   tags: resourceTags
@@ -342,7 +342,7 @@ resource bastion 'Microsoft.Network/bastionHosts@2024-05-01' = if (bastionEnable
   dependsOn: [ subnets ]
 }
 
-resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = if (pcapEnabled) {
+resource storage 'Microsoft.Storage/storageAccounts@2026-04-01' = if (pcapEnabled) {
   name: storageAccountName
   location: location
   tags: resourceTags
@@ -363,14 +363,14 @@ resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = if (pcapEnable
   dependsOn: [ subnets ]
 }
 
-resource container 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' = if (pcapEnabled) {
+resource container 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-04-01' = if (pcapEnabled) {
   name: '${storageAccountName}/default/${pcapContainerName}'
   properties: { publicAccess: 'None' }
   dependsOn: [ storage ]
 }
 
 // Ages the PCAP data and index only, as Darktrace's template does.
-resource retention 'Microsoft.Storage/storageAccounts/managementPolicies@2024-01-01' = if (pcapEnabled) {
+resource retention 'Microsoft.Storage/storageAccounts/managementPolicies@2026-04-01' = if (pcapEnabled) {
   parent: storage
   name: 'default'
   properties: {
@@ -390,7 +390,7 @@ resource retention 'Microsoft.Storage/storageAccounts/managementPolicies@2024-01
   }
 }
 
-resource sepDefinition 'Microsoft.Network/serviceEndpointPolicies/serviceEndpointPolicyDefinitions@2024-05-01' = if (pcapEnabled) {
+resource sepDefinition 'Microsoft.Network/serviceEndpointPolicies/serviceEndpointPolicyDefinitions@2025-07-01' = if (pcapEnabled) {
   parent: sep
   name: 'Microsoft.Storage'
   properties: {
@@ -400,7 +400,7 @@ resource sepDefinition 'Microsoft.Network/serviceEndpointPolicies/serviceEndpoin
   }
 }
 
-resource newVault 'Microsoft.KeyVault/vaults@2023-07-01' = if (createKeyVault) {
+resource newVault 'Microsoft.KeyVault/vaults@2026-02-01' = if (createKeyVault) {
   name: kvName
   location: location
   tags: resourceTags
@@ -420,25 +420,25 @@ resource newVault 'Microsoft.KeyVault/vaults@2023-07-01' = if (createKeyVault) {
 }
 
 // The vault the secrets go to: the new one, or keyVaultName of this resource group.
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = if (keyVaultEnabled) {
+resource vault 'Microsoft.KeyVault/vaults@2026-02-01' existing = if (keyVaultEnabled) {
   name: kvName
 }
 
-resource secretUpdateKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (keyVaultEnabled) {
+resource secretUpdateKey 'Microsoft.KeyVault/vaults/secrets@2026-02-01' = if (keyVaultEnabled) {
   parent: vault
   name: 'vsensor-update-key'
   properties: { value: VSensorUpdateKey, contentType: 'Darktrace update key (vsensor.update_key)' }
   dependsOn: [ newVault ]
 }
 
-resource secretPushToken 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (keyVaultEnabled) {
+resource secretPushToken 'Microsoft.KeyVault/vaults/secrets@2026-02-01' = if (keyVaultEnabled) {
   parent: vault
   name: 'vsensor-push-token'
   properties: { value: appliancePushToken, contentType: 'Darktrace push token (vsensor.master.push_token)' }
   dependsOn: [ newVault ]
 }
 
-resource secretHmacToken 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (keyVaultEnabled) {
+resource secretHmacToken 'Microsoft.KeyVault/vaults/secrets@2026-02-01' = if (keyVaultEnabled) {
   parent: vault
   name: 'vsensor-hmac-token'
   properties: { value: OSSensorHMACToken, contentType: 'osSensor HMAC token (vsensor.ossensor.hmac_token)' }
@@ -453,13 +453,13 @@ resource kvUserReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if 
   properties: {
     description: 'The vSensors read their secrets with this identity.'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
-    principalId: reference(userAssignedIdentityId, '2023-01-31').principalId
+    principalId: reference(userAssignedIdentityId, '2024-11-30').principalId
     principalType: 'ServicePrincipal'
   }
   dependsOn: [ newVault ]
 }
 
-resource lb 'Microsoft.Network/loadBalancers@2024-05-01' = {
+resource lb 'Microsoft.Network/loadBalancers@2025-07-01' = {
   name: lbName
   location: location
   tags: resourceTags
@@ -473,7 +473,7 @@ resource lb 'Microsoft.Network/loadBalancers@2024-05-01' = {
   dependsOn: [ subnets ]
 }
 
-resource pls 'Microsoft.Network/privateLinkServices@2024-05-01' = if (privateLinkEnable) {
+resource pls 'Microsoft.Network/privateLinkServices@2025-07-01' = if (privateLinkEnable) {
   name: '${prefix}-vsensors-pls'
   location: location
   tags: resourceTags
@@ -490,7 +490,7 @@ resource pls 'Microsoft.Network/privateLinkServices@2024-05-01' = if (privateLin
   dependsOn: [ lb, subnets ]
 }
 
-resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
   name: '${prefix}-vsensors-logs'
   location: location
   tags: resourceTags
@@ -503,7 +503,7 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   }
 }
 
-resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
+resource dcr 'Microsoft.Insights/dataCollectionRules@2024-03-11' = {
   name: '${prefix}-vsensors-dcr'
   location: location
   tags: resourceTags
@@ -536,7 +536,7 @@ resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
   }
 }
 
-resource vmss 'Microsoft.Compute/virtualMachineScaleSets@2024-07-01' = {
+resource vmss 'Microsoft.Compute/virtualMachineScaleSets@2026-03-01' = {
   name: vmssName
   location: location
   tags: resourceTags
@@ -559,7 +559,7 @@ resource vmss 'Microsoft.Compute/virtualMachineScaleSets@2024-07-01' = {
       osProfile: {
         computerNamePrefix: take(prefix, 9)
         adminUsername: adminUsername
-        customData: base64(format(customDataFormat, updateKeyYaml, replace(applianceHostName, '\'', '\'\''), appliancePort, pushTokenYaml, replace(applianceProxy, '\'', '\'\''), hmacTokenYaml, customDataPcap, privateLinkEnable, privateLinkNatIp, userIdentity ? format(customDataIdentityFormat, reference(userAssignedIdentityId, '2023-01-31').clientId) : ''))
+        customData: base64(format(customDataFormat, updateKeyYaml, replace(applianceHostName, '\'', '\'\''), appliancePort, pushTokenYaml, replace(applianceProxy, '\'', '\'\''), hmacTokenYaml, customDataPcap, privateLinkEnable, privateLinkNatIp, userIdentity ? format(customDataIdentityFormat, reference(userAssignedIdentityId, '2024-11-30').clientId) : ''))
         linuxConfiguration: {
           disablePasswordAuthentication: true
           provisionVMAgent: true
@@ -609,7 +609,7 @@ resource vmss 'Microsoft.Compute/virtualMachineScaleSets@2024-07-01' = {
   dependsOn: [ lb, pls, subnets, container, sepDefinition, secretUpdateKey, secretPushToken, secretHmacToken, kvUserReader ]
 }
 
-resource dcrAssociation 'Microsoft.Insights/dataCollectionRuleAssociations@2023-03-11' = {
+resource dcrAssociation 'Microsoft.Insights/dataCollectionRuleAssociations@2024-03-11' = {
   scope: vmss
   name: '${dcr.name}-assoc'
   properties: {

@@ -12,11 +12,11 @@ param privateLinkEnable bool
 param bastionEnable bool
 param bastionSubnetCIDR string
 
-resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' existing = {
+resource vnet 'Microsoft.Network/virtualNetworks@2025-07-01' existing = {
   name: vnetName
 }
 
-resource vsensors 'Microsoft.Network/virtualNetworks/subnets@2024-05-01' = {
+resource vsensors 'Microsoft.Network/virtualNetworks/subnets@2025-07-01' = {
   parent: vnet
   name: subnetName
   properties: {
@@ -31,7 +31,7 @@ resource vsensors 'Microsoft.Network/virtualNetworks/subnets@2024-05-01' = {
 }
 
 // Subnets of one network are changed one at a time.
-resource bastionSubnet 'Microsoft.Network/virtualNetworks/subnets@2024-05-01' = if (bastionEnable) {
+resource bastionSubnet 'Microsoft.Network/virtualNetworks/subnets@2025-07-01' = if (bastionEnable) {
   parent: vnet
   name: 'AzureBastionSubnet'
   properties: { addressPrefix: bastionSubnetCIDR }
