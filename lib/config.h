@@ -42,6 +42,11 @@ typedef struct Config {
         char *ovf_media;                   /* auto */
         char *waagent_dir;                 /* /var/lib/waagent */
         char *kvp_pool;                    /* /var/lib/hyperv/.kvp_pool_1 */
+        /* Key Vault references (DESIGN.md "Secrets from Azure Key Vault"). */
+        int key_vault_deadline;            /* 900 s */
+        char *key_vault_ca_file;           /* "" */
+        char **key_vault_host_suffixes;    /* NULL-terminated, lower case; default: the
+                                            * four public clouds (keyvault.h) */
 } Config;
 
 /* Fills c with the defaults above. */
