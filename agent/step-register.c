@@ -1,5 +1,6 @@
 /* register: connect the vSensor to the Darktrace master with the push token. */
 #include "child.h"
+#include "secrets.h"
 #include "steps.h"
 
 int step_register(Context *c) {
@@ -7,5 +8,9 @@ int step_register(Context *c) {
         _cleanup_free_ char *address = customdata_master_address(d);
         if (!address) return step_fail(c, EX_SOFTWARE, "out of memory");
         const char *args[] = {secret_reveal(d->push_token), address, d->proxy ? secret_reveal(d->proxy) : NULL, NULL};
-        return helper_run(c, "set_pushtoken.sh", args);
+        int r = helper_run(c, "set_pushtoken.sh", args);
+        /* Key Vault: refresh re-registers when the push token gets a new version. */
+        if (r == STEP_RESULT_DONE && secrets_record_applied(c, CUSTOMDATA_SECRET_PUSH_TOKEN) < 0)
+                return step_fail(c, EX_SOFTWARE, "out of memory");
+        return r;
 }

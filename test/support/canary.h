@@ -13,10 +13,12 @@
 #define CANARY_MSI_TOKEN    "eyJ0eXAiOiJKV1QifQ.CanaryMsiToken5Secret.c2ln"
 #define CANARY_MSI_TOKEN_2  "eyJ0eXAiOiJKV1QifQ.CanaryMsiToken6Renewed.c2ln"
 #define CANARY_PUSH_TOKEN_2 "canary-push-8:CanaryPushRotated43"
+/* A value from the vault that breaks the HMAC rule ('-' is not a letter or digit). */
+#define CANARY_BAD_HMAC     "CanaryBadHmac-Value3"
 
 static const char *const canary_values[] = {
         CANARY_UPDATE_KEY, "Sekr1tValue9", CANARY_PUSH_TOKEN, CANARY_PUSH_SECRET,
         CANARY_HMAC_TOKEN, CANARY_PROXY_PW,
         CANARY_MSI_TOKEN, "CanaryMsiToken5Secret", CANARY_MSI_TOKEN_2, "CanaryMsiToken6Renewed",
-        CANARY_PUSH_TOKEN_2, "CanaryPushRotated43", NULL,
+        CANARY_PUSH_TOKEN_2, "CanaryPushRotated43", CANARY_BAD_HMAC, NULL,
 };
