@@ -311,6 +311,7 @@ int keyvault_get_secret(KeyVaultClient *c, const KeyVaultRef *ref, Secret **ret_
                 _cleanup_free_ char *auth = NULL;
                 if (asprintf_safe(&auth, "Authorization: Bearer %s", secret_reveal(c->token)) < 0) return -ENOMEM;
                 const char *const headers[] = {auth, "Accept: application/json", NULL};
+                bool clipped = remaining > 0 && remaining < KEYVAULT_TRY_TIMEOUT_MS;
                 HttpRequest req = {
                         .url = url,
                         .headers = headers,
@@ -344,6 +345,12 @@ int keyvault_get_secret(KeyVaultClient *c, const KeyVaultRef *ref, Secret **ret_
                                 c->token = secret_free(c->token);
                         }
                 } else {
+                        /* A last try cut short by the deadline says less about the vault
+                         * than the answer before it ("HTTP 403"): keep that one. */
+                        if (resp.error == HTTP_ERR_TIMEOUT && clipped && retry.attempt > 0) {
+                                http_response_clear(&resp);
+                                return -ETIMEDOUT;
+                        }
                         f->status = 0;
                         f->token = false;
                         f->network = resp.error == HTTP_ERR_CONNECT || resp.error == HTTP_ERR_TIMEOUT ||

@@ -279,6 +279,20 @@ START_TEST(test_403_deadline) {
 }
 END_TEST
 
+/* The last try, cut short by the deadline, does not hide the answer before it. */
+START_TEST(test_deadline_keeps_last_answer) {
+        static const char forbidden[] = "{\"error\":{\"code\":\"Forbidden\",\"innererror\":{\"code\":\"ForbiddenByRbac\"}}}";
+        route_token((FakeResponse[]){{.body = TOKEN_BODY(CANARY_MSI_TOKEN)}}, 1);
+        route_secret((FakeResponse[]){{.status = 403, .body = forbidden}, {.hang = true}}, 2);
+        Fixture x;
+        fixture(&x, 800);
+        ck_assert_int_eq(get(&x), -ETIMEDOUT);
+        ck_assert_str_eq(x.f.last, "HTTP 403 (Forbidden, ForbiddenByRbac)");
+        ck_assert_int_eq(x.f.status, 403);
+        fixture_done(&x);
+}
+END_TEST
+
 START_TEST(test_429_retry_after) {
         _cleanup_free_ char *body = secret_body(CANARY_HMAC_TOKEN, VERSION1);
         route_token((FakeResponse[]){{.body = TOKEN_BODY(CANARY_MSI_TOKEN)}}, 1);
@@ -377,6 +391,7 @@ int main(void) {
         tcase_add_test(tc, test_401_takes_a_new_token);
         tcase_add_test(tc, test_403_retried_until_granted);
         tcase_add_test(tc, test_403_deadline);
+        tcase_add_test(tc, test_deadline_keeps_last_answer);
         tcase_add_test(tc, test_429_retry_after);
         tcase_add_test(tc, test_5xx_and_reset_retried);
         tcase_add_test(tc, test_404_and_400_not_retried);
