@@ -52,7 +52,14 @@ static int describe_failure(Context *c, const char *key, const KeyVaultRef *ref,
                                    : "assign a managed identity to the scale set");
                 return EX_UNAVAILABLE;
         }
-        if (f->status == 403 || f->status == 401) {
+        if (f->status == 401) {
+                /* A fresh token each time and still refused: not a role, the token itself. */
+                snprintf(msg, msgsize, "%s: Key Vault %s did not accept the managed identity's token for %s within %d s "
+                         "(last: %s); check that vault %s is in the scale set identity's tenant", key, ref->host, what,
+                         c->config.key_vault_deadline, f->last, vault);
+                return EX_UNAVAILABLE;
+        }
+        if (f->status == 403) {
                 snprintf(msg, msgsize, "%s: Key Vault %s refused access to %s for %d s (last: %s); grant the scale set's "
                          "identity 'Key Vault Secrets User' on vault %s", key, ref->host, what,
                          c->config.key_vault_deadline, f->last, vault);
