@@ -6,6 +6,7 @@
  * breaks the literal's rule, a reboot in the middle, refresh (no change, a new push
  * token version, the vault unreachable, no references), and the canary scan over
  * everything, the managed identity token included. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -390,6 +391,33 @@ START_TEST(test_reboot_resumes_and_fetches_again) {
 }
 END_TEST
 
+/* Killed (power lost) while load waits for the vault: nothing is on disk but the
+ * references; the next boot fetches again and completes. */
+START_TEST(test_killed_during_fetch) {
+        setup_vault(KV_CONFIG(20), NULL);
+        static const char forbidden[] = "{\"error\":{\"code\":\"Forbidden\"}}";
+        ck_assert_int_eq(fake_server_route(e.fake, "GET", P_HMAC,
+                                           &(FakeResponse){.status = 403, .body = forbidden, .bearer = CANARY_MSI_TOKEN}, 1),
+                         0);
+        pid_t pid = e2e_start(&e, (const char *[]){"--custom-data", kv_file(), NULL});
+        for (int i = 0; i < 200 && e2e_count(&e, "GET", P_HMAC) < 2; i++) sleep_ms(25);
+        ck_assert_uint_ge(e2e_count(&e, "GET", P_HMAC), 2);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        ck_assert_int_eq(e2e_wait(&e, pid), 128 + SIGKILL);
+        assert_nothing_on_disk();
+        _cleanup_free_ char *calls0 = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls0, "");
+
+        serve_secret(P_HMAC, CANARY_HMAC_TOKEN, VERSION_C);
+        ck_assert_msg(RUN("run") == 0, "exit %d\n%s", e.exit_code, e.err);
+        ck_assert_uint_eq(e2e_count(&e, "GET", MSI_TOKEN_PATH), 2);
+        ck_assert_uint_eq(e2e_count(&e, "GET", P_UPDATE), 2);
+        _cleanup_free_ char *calls = e2e_helper_calls(&e);
+        ck_assert_str_eq(calls, e2e_custom_data_calls);
+        assert_nothing_on_disk();
+}
+END_TEST
+
 /* ---- refresh ---- */
 
 static void bootstrap(void) {
@@ -519,6 +547,7 @@ int main(void) {
         tcase_add_test(tc, test_host_not_allowed);
         tcase_add_test(tc, test_value_breaks_rule);
         tcase_add_test(tc, test_reboot_resumes_and_fetches_again);
+        tcase_add_test(tc, test_killed_during_fetch);
         tcase_add_test(tc, test_refresh_no_change);
         tcase_add_test(tc, test_refresh_new_push_token_version);
         tcase_add_test(tc, test_refresh_vault_unreachable);
