@@ -108,15 +108,18 @@ static void print_vault_requests(const char *title) {
         json_array_foreach(all, i, r) {
                 const char *path = json_string_value(json_object_get(r, "path"));
                 if (!streq(path, MSI_TOKEN_PATH) && strncmp(path, "/secrets/", 9) != 0) continue;
-                json_t *h = json_object_get(r, "headers");
-                const char *auth = json_string_value(json_object_get(h, "authorization"));
-                const char *md = json_string_value(json_object_get(h, "metadata"));
-                printf("  %s %s://%s%s?%s  Metadata: %s  Authorization: %s\n",
-                       json_string_value(json_object_get(r, "method")), json_is_true(json_object_get(r, "tls")) ? "https" : "http",
-                       json_string_value(json_object_get(h, "host")), path,
-                       json_string_value(json_object_get(r, "query")), md ? md : "-",
-                       !auth ? "-" : streq(auth, "Bearer " CANARY_MSI_TOKEN) ? "Bearer (the IMDS token, redacted)"
-                                                                              : "Bearer (another value, redacted)");
+                json_t *h = json_object_get(r, "headers"), *v;
+                printf("  %s %s://%s%s?%s\n", json_string_value(json_object_get(r, "method")),
+                       json_is_true(json_object_get(r, "tls")) ? "https" : "http",
+                       json_string_value(json_object_get(h, "host")), path, json_string_value(json_object_get(r, "query")));
+                const char *name;
+                json_object_foreach(h, name, v) {
+                        const char *val = json_string_value(v);
+                        if (streq(name, "authorization"))
+                                val = streq(val, "Bearer " CANARY_MSI_TOKEN) ? "Bearer (the IMDS token, redacted)"
+                                                                             : "Bearer (another value, redacted)";
+                        printf("      %s: %s\n", name, val);
+                }
         }
         json_decref(all);
 }
