@@ -45,6 +45,16 @@ int cmd_status(Context *c) {
                                                                rec && rec->error ? status_json_string(rec->error) : json_null()));
                 }
                 json_t *root = json_pack("{s:o, s:o}", "vm_id", s->vm_id ? status_json_string(s->vm_id) : json_null(), "steps", steps);
+                /* Key Vault: the applied version of each secret (never a value). */
+                if (root && s->n_secrets > 0) {
+                        json_t *secrets = json_array();
+                        for (size_t i = 0; secrets && i < s->n_secrets; i++)
+                                json_array_append_new(secrets, json_pack("{s:s, s:s, s:o}", "key", s->secrets[i].key,
+                                                                         "version", s->secrets[i].version, "updated",
+                                                                         s->secrets[i].updated ? json_string(s->secrets[i].updated)
+                                                                                               : json_null()));
+                        json_object_set_new(root, "secrets", secrets);
+                }
                 char *out = root ? json_dumps(root, JSON_PRESERVE_ORDER) : NULL;
                 json_decref(root);
                 if (!out) return EX_SOFTWARE;
@@ -62,10 +72,20 @@ int cmd_status(Context *c) {
                 printf("%-14s %-8s %8d  %s\n", step_table[i].name, step_state_to_string(rec ? rec->state : STEP_PENDING),
                        rec ? rec->attempts : 0, error ? error : "-");
         }
+        if (s->n_secrets > 0) {
+                printf("\n%-28s %-32s  %s\n", "KEY VAULT SECRET", "APPLIED VERSION", "SINCE");
+                for (size_t i = 0; i < s->n_secrets; i++)
+                        printf("%-28s %-32s  %s\n", s->secrets[i].key, s->secrets[i].version,
+                               s->secrets[i].updated ? s->secrets[i].updated : "-");
+        }
         return EX_OK;
 }
 
 int cmd_validate(const Options *o) {
+        return cmd_validate_with(o, NULL);
+}
+
+int cmd_validate_with(const Options *o, const Config *config) {
         const char *file = o->validate_file ? o->validate_file : "-";
         const char *name = streq(file, "-") ? "<stdin>" : file;
         _cleanup_free_ char *data = NULL;
@@ -98,7 +118,10 @@ int cmd_validate(const Options *o) {
         Problems problems;
         if (problems_init(&problems, name) < 0) return EX_SOFTWARE;
         _cleanup_(customdata_freep) CustomData *cd = NULL;
-        r = customdata_parse(data, len, name, &cd, &problems);
+        const CustomDataOptions cdo = {
+                .key_vault_host_suffixes = config ? (const char *const *)config->key_vault_host_suffixes : NULL,
+        };
+        r = customdata_parse_with(data, len, name, &cdo, &cd, &problems);
         wipe(data, len);
         if (r < 0) {
                 problems_print(&problems, stderr);
@@ -115,15 +138,26 @@ static void print_custom_data(const CustomData *d) {
                 printf("custom data: legacy user-data script (%zu bytes)\n", d->script_len);
                 return;
         }
+        /* A Key Vault reference is shown as written: it is where the secret is, not the secret. */
+        const char *const *uri = (const char *const[]){d->refs[CUSTOMDATA_SECRET_UPDATE_KEY].ref.uri,
+                                                       d->refs[CUSTOMDATA_SECRET_PUSH_TOKEN].ref.uri,
+                                                       d->refs[CUSTOMDATA_SECRET_HMAC_TOKEN].ref.uri};
+        char shown[_CUSTOMDATA_SECRET_MAX][KEYVAULT_URI_MAX + 32];
+        for (int i = 0; i < _CUSTOMDATA_SECRET_MAX; i++)
+                if (uri[i])
+                        snprintf(shown[i], sizeof shown[i], "{ key_vault: %s }", uri[i]);
+                else
+                        snprintf(shown[i], sizeof shown[i], "\"" SECRET_HIDDEN "\"");
         printf("vsensor:\n"
-               "  update_key: \"" SECRET_HIDDEN "\"\n"
+               "  update_key: %s\n"
                "  master:\n"
                "    host: %s\n"
                "    port: %u\n"
-               "    push_token: \"" SECRET_HIDDEN "\"\n",
-               d->master_host, d->master_port);
+               "    push_token: %s\n",
+               shown[CUSTOMDATA_SECRET_UPDATE_KEY], d->master_host, d->master_port, shown[CUSTOMDATA_SECRET_PUSH_TOKEN]);
         if (d->proxy) printf("    proxy: %s\n", d->proxy_display);
-        printf("  ossensor:\n    hmac_token: \"" SECRET_HIDDEN "\"\n");
+        printf("  ossensor:\n    hmac_token: %s\n", shown[CUSTOMDATA_SECRET_HMAC_TOKEN]);
+        if (d->managed_identity_client_id) printf("  managed_identity:\n    client_id: %s\n", d->managed_identity_client_id);
         if (d->pcap_enabled)
                 printf("  pcap:\n    storage_account: %s\n    container: %s\n", d->pcap_storage_account, d->pcap_container);
         if (d->private_link) printf("  private_link:\n    enabled: true\n    nat_ip: %s\n", d->private_link_nat_ip);
@@ -149,6 +183,10 @@ int cmd_show_config(Context *c) {
                k->log_file, k->state_dir, k->success_marker, k->installed_marker, k->ovf_media, k->waagent_dir, k->kvp_pool);
         printf("preflight: { timeout: %d, blob_suffix: %s, on_failure: %s }\n", k->preflight_timeout,
                k->preflight_blob_suffix, k->preflight_on_failure ? "true" : "false");
+        printf("key_vault: { deadline: %d, ca_file: \"%s\", host_suffixes: [", k->key_vault_deadline, k->key_vault_ca_file);
+        for (char **h = k->key_vault_host_suffixes; h && *h; h++)
+                printf("%s%s", h == k->key_vault_host_suffixes ? "" : ", ", *h);
+        printf("] }\n");
         if (c->opts->root) printf("# every path above is taken under --root %s\n", c->opts->root);
 
         /* The custom data it would use without network: --custom-data, else the kept copy. */
@@ -163,7 +201,8 @@ int cmd_show_config(Context *c) {
         Problems problems;
         if (problems_init(&problems, file) < 0) return EX_SOFTWARE;
         _cleanup_(customdata_freep) CustomData *cd = NULL;
-        int r = customdata_parse(data, len, file, &cd, &problems);
+        const CustomDataOptions cdo = {.key_vault_host_suffixes = (const char *const *)k->key_vault_host_suffixes};
+        int r = customdata_parse_with(data, len, file, &cdo, &cd, &problems);
         wipe(data, len);
         printf("\n# custom data from %s (secrets hidden)\n", file);
         if (r < 0) {

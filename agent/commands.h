@@ -5,6 +5,11 @@
 
 int cmd_status(Context *c);
 int cmd_validate(const Options *o);
+/* validate with the agent configuration's key_vault.host_suffixes. */
+int cmd_validate_with(const Options *o, const Config *config);
+/* refresh (agent/refresh.c): re-read the Key Vault references of the kept custom data
+ * (or --custom-data) and re-run the step of each secret whose version changed. */
+int cmd_refresh(Context *c);
 int cmd_show_config(Context *c);
 int cmd_clean(Context *c);
 int cmd_run(Context *c);

@@ -19,6 +19,7 @@ typedef enum Command {
         COMMAND_CLEAN,
         COMMAND_VERSION,
         COMMAND_PREFLIGHT,           /* what the network blocks (agent/preflight.c) */
+        COMMAND_REFRESH,             /* Key Vault secrets: re-apply those whose version changed */
 } Command;
 
 typedef struct Options {
@@ -58,6 +59,10 @@ typedef struct Context {
         /* The outcome of the failing step. */
         int exit_code;
         char *error;
+
+        /* Key Vault (issue 12): the version of each referenced secret that load fetched
+         * (NULL for literals), recorded in state by the step that applies it. */
+        char *secret_versions[_CUSTOMDATA_SECRET_MAX];
 } Context;
 
 /* The agent's own files in {state_dir}: the names are used by run, clean and status. */

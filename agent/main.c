@@ -27,6 +27,7 @@ static void usage(FILE *f) {
               "  show-config        effective configuration, secrets hidden\n"
               "  clean              forget state, marker and logs before capturing an image\n"
               "  preflight [--json] check what the network lets through (IMDS, CDN, master, apt...)\n"
+              "  refresh            re-read Key Vault secrets; re-apply those whose version changed\n"
               "  version            print the version\n"
               "\n"
               "Options:\n"
@@ -48,6 +49,7 @@ static const struct {
         {"show-config", COMMAND_SHOW_CONFIG}, {"clean", COMMAND_CLEAN},
         {"version", COMMAND_VERSION},
         {"preflight", COMMAND_PREFLIGHT},
+        {"refresh", COMMAND_REFRESH},
 };
 
 static int parse_args(int argc, char **argv, Options *o) {
@@ -155,6 +157,7 @@ static void context_done(Context *c) {
         ovf_env_free(c->ovf);
         free(c->deferred_error);
         free(c->error);
+        for (size_t i = 0; i < ELEMENTSOF(c->secret_versions); i++) free(c->secret_versions[i]);
 }
 
 /* Process-wide protections, before anything holds a secret. */
@@ -181,10 +184,15 @@ int main(int argc, char **argv) {
                 printf("vsensor-init %s\n", VERSION);
                 return EX_OK;
         }
-        if (opts.command == COMMAND_VALIDATE) return cmd_validate(&opts);
-
         Context c = {.opts = &opts};
         r = load_config(&c);
+        if (opts.command == COMMAND_VALIDATE) {
+                /* key_vault.host_suffixes decides which vaults a reference may name. */
+                if (r == 0) r = cmd_validate_with(&opts, &c.config);
+                context_done(&c);
+                log_close();
+                return r;
+        }
         if (r == 0) {
                 if (http_global_init() < 0) {
                         fputs("vsensor-init: cannot initialise libcurl\n", stderr);
@@ -195,6 +203,7 @@ int main(int argc, char **argv) {
                         case COMMAND_SHOW_CONFIG: r = cmd_show_config(&c); break;
                         case COMMAND_CLEAN: r = cmd_clean(&c); break;
                         case COMMAND_PREFLIGHT: r = cmd_preflight(&c); break;
+                        case COMMAND_REFRESH: r = cmd_refresh(&c); break;
                         default: r = cmd_run(&c); break;
                         }
                         /* A remote service stayed out of reach: say how to find out why

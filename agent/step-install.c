@@ -10,6 +10,7 @@
 #include "preflight.h"
 #include "retry-log.h"
 #include "retry.h"
+#include "secrets.h"
 #include "steps.h"
 #include "vsensor.h"
 
@@ -112,6 +113,8 @@ int step_install(Context *c) {
                         r = STEP_RESULT_DONE;
         }
         unlink(file);
+        if (r == STEP_RESULT_DONE && secrets_record_applied(c, CUSTOMDATA_SECRET_UPDATE_KEY) < 0)
+                r = step_fail(c, EX_SOFTWARE, "out of memory");
         if (r == STEP_RESULT_DONE) log_info("vSensor installed");
         return r;
 }

@@ -11,6 +11,7 @@
 #include "ovf.h"
 #include "retry-log.h"
 #include "scriptsecrets.h"
+#include "secrets.h"
 #include "steps.h"
 
 
@@ -222,7 +223,10 @@ int step_load(Context *c) {
                 free(data);
                 return step_fail(c, EX_SOFTWARE, "out of memory");
         }
-        r = customdata_parse(data, len, c->custom_data_source, &c->custom_data, &problems);
+        const CustomDataOptions cdo = {
+                .key_vault_host_suffixes = (const char *const *)c->config.key_vault_host_suffixes,
+        };
+        r = customdata_parse_with(data, len, c->custom_data_source, &cdo, &c->custom_data, &problems);
         if (r < 0) {
                 wipe(data, len);
                 free(data);
@@ -250,6 +254,21 @@ int step_load(Context *c) {
         wipe(data, len);
         free(data);
         if (r < 0) return step_fail(c, EX_CANTCREAT, "cannot keep the custom data in %s: %s", c->config.state_dir, strerror(-r));
+
+        /* Key Vault references: every secret is read and checked before any step acts;
+         * the kept copy above holds the references only. A failure stops the vSensor
+         * steps, not OS provisioning, and is reported to Azure like invalid custom data. */
+        if (c->custom_data->kind == CUSTOMDATA_VSENSOR && customdata_n_refs(c->custom_data) > 0) {
+                char msg[1024];
+                int code = 0;
+                if (secrets_resolve(c, c->custom_data, c->custom_data_source, &code, msg, sizeof msg) < 0) {
+                        c->custom_data = customdata_free(c->custom_data);
+                        if (code == EX_SOFTWARE) return step_fail(c, code, "%s", msg);
+                        defer(c, msg);
+                        c->deferred_exit = code;
+                        return STEP_RESULT_DEFERRED;
+                }
+        }
 
         if (c->custom_data->kind == CUSTOMDATA_SCRIPT) {
                 /* Old scripts run under bash -x: whatever of their own text looks like a

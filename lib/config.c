@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "keyvault.h"
 #include "yamlnode.h"
 
 #define CONFIG_MAX (64 * 1024)
@@ -95,18 +96,94 @@ static const Field fields[] = {
         INT("preflight", "timeout", FIELD_SECONDS, preflight_timeout, 5),
         STR("preflight", "blob_suffix", FIELD_HOST, preflight_blob_suffix, "blob.core.windows.net"),
         INT("preflight", "on_failure", FIELD_BOOL, preflight_on_failure, 1),
+        INT("key_vault", "deadline", FIELD_SECONDS, key_vault_deadline, 900),
+        STR("key_vault", "ca_file", FIELD_PATH_OR_EMPTY, key_vault_ca_file, ""),
 };
 
 static const char *const top_keys[] = { "provisioning", "report_ready", "imds", "wireserver", "installer",
-                                        "apt_lock_deadline", "helpers", "paths", "preflight", NULL };
-static const char *const sections[] = { "imds", "wireserver", "installer", "helpers", "paths", "preflight" };
+                                        "apt_lock_deadline", "helpers", "paths", "preflight", "key_vault", NULL };
+static const char *const sections[] = { "imds", "wireserver", "installer", "helpers", "paths", "preflight", "key_vault" };
 
 static bool field_is_string(const Field *f) { return f->default_string != NULL; }
 static char **field_string(Config *c, const Field *f) { return (char **)((char *)c + f->offset); }
 static int *field_int(Config *c, const Field *f) { return (int *)((char *)c + f->offset); }
 
+/* --- key_vault.host_suffixes: the one list-valued setting --- */
+
+#define HOST_SUFFIXES_MAX 32
+#define HOST_SUFFIX_LEN_MAX 253
+
+static int suffixes_copy(char ***ret, const char *const *from) {
+        char **v = calloc(1, sizeof(char *));
+        if (!v) return -ENOMEM;
+        for (const char *const *s = from; s && *s; s++)
+                if (strv_push(&v, *s) < 0) {
+                        strv_free(v);
+                        return -ENOMEM;
+                }
+        *ret = v;
+        return 0;
+}
+
+/* A host name ("127.0.0.1", matched exactly) or a suffix starting with '.'. */
+static bool valid_suffix(const char *s, size_t len) {
+        if (len == 0 || len > HOST_SUFFIX_LEN_MAX || strlen(s) != len) return false;
+        if (len == 1 || s[len - 1] == '.' || strstr(s, "..")) return false;
+        for (size_t i = 0; i < len; i++) {
+                char ch = s[i];
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                      ch == '.'))
+                        return false;
+        }
+        return true;
+}
+
+static int apply_host_suffixes(Config *c, YamlDoc *doc, const yaml_node_t *n, Problems *p) {
+        static const char path[] = "key_vault.host_suffixes";
+        if (n->type != YAML_SEQUENCE_NODE)
+                return yamlnode_problem(p, n, path, "expected a list of host names or suffixes starting with '.' (got %s)",
+                                        yamlnode_kind(n));
+        size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+        if (count > HOST_SUFFIXES_MAX)
+                return yamlnode_problem(p, n, path, "at most %d entries (got %zu)", HOST_SUFFIXES_MAX, count);
+        _cleanup_(strv_freep) char **v = calloc(1, sizeof(char *));
+        if (!v) return -ENOMEM;
+        bool bad = false;
+        for (size_t i = 0; i < count; i++) {
+                yaml_node_t *item = yaml_document_get_node(&doc->document, n->data.sequence.items.start[i]);
+                char ipath[64];
+                snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+                const char *s;
+                size_t len;
+                int r = yamlnode_string(item, ipath, "a host name or a suffix starting with '.'", p, &s, &len);
+                if (r == -EINVAL) {
+                        bad = true;
+                        continue;
+                }
+                if (r < 0) return r;
+                if (!valid_suffix(s, len)) {
+                        char echo[YAMLNODE_ECHO_SIZE];
+                        r = yamlnode_problem(p, item, ipath, "expected a host name or a suffix starting with '.' "
+                                             "(got \"%s\")", yamlnode_echo(s, len, echo, sizeof echo));
+                        if (r < 0) return r;
+                        bad = true;
+                        continue;
+                }
+                _cleanup_free_ char *lower = strndup(s, len);
+                if (!lower) return -ENOMEM;
+                for (char *q = lower; *q; q++)
+                        if (*q >= 'A' && *q <= 'Z') *q = (char)(*q - 'A' + 'a');
+                if (strv_push(&v, lower) < 0) return -ENOMEM;
+        }
+        if (bad) return 0;
+        strv_free(c->key_vault_host_suffixes);
+        c->key_vault_host_suffixes = TAKE_PTR(v);
+        return 0;
+}
+
 void config_done(Config *c) {
         if (!c) return;
+        c->key_vault_host_suffixes = (strv_free(c->key_vault_host_suffixes), NULL);
         for (size_t i = 0; i < ELEMENTSOF(fields); i++)
                 if (field_is_string(&fields[i])) {
                         char **s = field_string(c, &fields[i]);
@@ -129,6 +206,10 @@ int config_init_defaults(Config *c) {
                 } else
                         *field_int(&n, f) = f->default_int;
         }
+        if (suffixes_copy(&n.key_vault_host_suffixes, keyvault_default_host_suffixes) < 0) {
+                config_done(&n);
+                return -ENOMEM;
+        }
         *c = n;
         return 0;
 }
@@ -137,6 +218,10 @@ static int config_copy(Config *dst, Config *src) {
         Config n = *src;
         for (size_t i = 0; i < ELEMENTSOF(fields); i++)
                 if (field_is_string(&fields[i])) *field_string(&n, &fields[i]) = NULL;
+        n.key_vault_host_suffixes = NULL;
+        if (src->key_vault_host_suffixes &&
+            suffixes_copy(&n.key_vault_host_suffixes, (const char *const *)src->key_vault_host_suffixes) < 0)
+                return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
                 const Field *f = &fields[i];
                 if (!field_is_string(f)) continue;
@@ -328,6 +413,7 @@ static int apply_document(Config *c, YamlDoc *doc, Problems *p) {
                 size_t n = 0;
                 for (size_t j = 0; j < ELEMENTSOF(fields) && n + 1 < ELEMENTSOF(keys); j++)
                         if (streq_ptr(fields[j].section, sections[i])) keys[n++] = fields[j].key;
+                if (streq(sections[i], "key_vault")) keys[n++] = "host_suffixes";
                 keys[n] = NULL;
                 r = yamlnode_check_mapping(doc, m, sections[i], keys, p);
                 if (r == -ENOMEM) return r;
@@ -345,6 +431,13 @@ static int apply_document(Config *c, YamlDoc *doc, Problems *p) {
                 _cleanup_free_ char *path = f->section ? yamlnode_path(f->section, f->key) : strdup(f->key);
                 if (!path) return -ENOMEM;
                 r = apply_field(c, f, v, path, p);
+                if (r < 0) return r;
+        }
+
+        yaml_node_t *kv = yamlnode_get(doc, root, "key_vault", NULL);
+        yaml_node_t *hs = kv && !yamlnode_is_null(kv) ? yamlnode_get(doc, kv, "host_suffixes", NULL) : NULL;
+        if (hs) {
+                r = apply_host_suffixes(c, doc, hs, p);
                 if (r < 0) return r;
         }
         return 0;

@@ -46,6 +46,11 @@ typedef struct Config {
         int preflight_timeout;             /* 5 s */
         char *preflight_blob_suffix;       /* blob.core.windows.net (a host name suffix[:PORT]) */
         int preflight_on_failure;          /* true: a step failing for a network reason runs its check */
+        /* Key Vault references (DESIGN.md "Secrets from Azure Key Vault"). */
+        int key_vault_deadline;            /* 900 s */
+        char *key_vault_ca_file;           /* "" */
+        char **key_vault_host_suffixes;    /* NULL-terminated, lower case; default: the
+                                            * four public clouds (keyvault.h) */
 } Config;
 
 /* Fills c with the defaults above. */

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include "customdata.h"
+#include "vmid.h"
 #include "yamlnode.h"
 
 #define UPDATE_KEY_MAX 256
@@ -41,6 +42,8 @@ CustomData *customdata_free(CustomData *c) {
         free(c->pcap_storage_account);
         free(c->pcap_container);
         free(c->private_link_nat_ip);
+        for (size_t i = 0; i < ELEMENTSOF(c->refs); i++) keyvault_ref_done(&c->refs[i].ref);
+        free(c->managed_identity_client_id);
         free(c);
         return NULL;
 }
@@ -157,10 +160,24 @@ typedef struct Ctx {
         YamlDoc *doc;
         Problems *p;
         CustomData *c;
+        const CustomDataOptions *o;
 } Ctx;
 
 static int missing(Ctx *x, const yaml_node_t *at, const char *path) {
         return yamlnode_problem(x->p, at, path, "required key is missing");
+}
+
+/* The halves of the "name:secret" tokens travel alone too (a helper may print only
+ * the secret half): hide each part of four characters or more. */
+static int register_parts(const char *s, size_t len) {
+        for (const char *part = s, *end = s + len; part < end;) {
+                const char *colon = memchr(part, ':', (size_t)(end - part));
+                size_t plen = (size_t)((colon ? colon : end) - part);
+                if (colon && plen > 0 && secret_register_value(part, plen) < 0) return -ENOMEM;
+                if (!colon && part != s && plen > 0 && secret_register_value(part, plen) < 0) return -ENOMEM;
+                part = colon ? colon + 1 : end;
+        }
+        return 0;
 }
 
 /* Any scalar value of a secret key becomes a Secret at once, valid or not, so that it
@@ -179,23 +196,12 @@ static int read_secret(Ctx *x, const yaml_node_t *n, const char *path, const cha
          * under four characters only as whole tokens). The proxy URL has its own rule
          * (its password). */
         if (ret == &x->c->proxy) return 0;
-        for (const char *part = s, *end = s + len; part < end;) {
-                const char *colon = memchr(part, ':', (size_t)(end - part));
-                size_t plen = (size_t)((colon ? colon : end) - part);
-                if (colon && plen > 0 && secret_register_value(part, plen) < 0) return -ENOMEM;
-                if (!colon && part != s && plen > 0 && secret_register_value(part, plen) < 0) return -ENOMEM;
-                part = colon ? colon + 1 : end;
-        }
-        return 0;
+        return register_parts(s, len);
 }
 
-static int check_update_key(Ctx *x, const yaml_node_t *n) {
-        const char *path = "vsensor.update_key";
-        int r = read_secret(x, n, path, "an update key", &x->c->update_key);
-        if (r < 0) return r == -EINVAL ? 0 : r;
-
-        const char *s = secret_reveal(x->c->update_key);
-        size_t len = secret_len(x->c->update_key);
+/* The literal rules, as the text after "KEY: " (never repeating the value): each returns
+ * 0 when s is valid, else 1 with msg set. Shared by literals and Key Vault values. */
+static int update_key_problem(const char *s, size_t len, char *msg, size_t size) {
         const char *colon = memchr(s, ':', len);
         const char *why = NULL;
         if (len > UPDATE_KEY_MAX)
@@ -208,18 +214,12 @@ static int check_update_key(Ctx *x, const yaml_node_t *n) {
                  !all_chars(colon + 1, len - (size_t)(colon - s) - 1, is_update_key_char))
                 why = " with a character other than letters, digits, '%', '.' and one ':'";
         if (!why) return 0;
-        return yamlnode_problem(x->p, n, path,
-                                "expected KEY:SECRET of letters, digits, '%%' and '.', at most %d characters "
-                                "(got %zu characters%s)", UPDATE_KEY_MAX, len, why);
+        snprintf(msg, size, "expected KEY:SECRET of letters, digits, '%%' and '.', at most %d characters "
+                 "(got %zu characters%s)", UPDATE_KEY_MAX, len, why);
+        return 1;
 }
 
-static int check_push_token(Ctx *x, const yaml_node_t *n) {
-        const char *path = "vsensor.master.push_token";
-        int r = read_secret(x, n, path, "a push token", &x->c->push_token);
-        if (r < 0) return r == -EINVAL ? 0 : r;
-
-        const char *s = secret_reveal(x->c->push_token);
-        size_t len = secret_len(x->c->push_token);
+static int push_token_problem(const char *s, size_t len, char *msg, size_t size) {
         const char *colon = memchr(s, ':', len);
         char why[96] = "";
         if (!colon)
@@ -236,24 +236,122 @@ static int check_push_token(Ctx *x, const yaml_node_t *n) {
                         snprintf(why, sizeof why, "a SECRET with a character other than letters and digits");
         }
         if (!why[0]) return 0;
-        return yamlnode_problem(x->p, n, path,
-                                "expected NAME:SECRET, NAME 4 to 64 letters, digits or '-', SECRET 5 to 63 letters "
-                                "or digits (got %zu characters with %s)", len, why);
+        snprintf(msg, size, "expected NAME:SECRET, NAME 4 to 64 letters, digits or '-', SECRET 5 to 63 letters "
+                 "or digits (got %zu characters with %s)", len, why);
+        return 1;
 }
 
-static int check_hmac(Ctx *x, const yaml_node_t *n) {
-        const char *path = "vsensor.ossensor.hmac_token";
-        int r = read_secret(x, n, path, "6 to 62 letters or digits", &x->c->hmac_token);
-        if (r < 0) return r == -EINVAL ? 0 : r;
+static int hmac_problem(const char *s, size_t len, char *msg, size_t size) {
+        if (len < 6 || len > 62) {
+                snprintf(msg, size, "6 to 62 letters or digits (got %zu characters)", len);
+                return 1;
+        }
+        if (!all_chars(s, len, is_alnum)) {
+                snprintf(msg, size, "6 to 62 letters or digits (got %zu characters, not all letters or digits)", len);
+                return 1;
+        }
+        return 0;
+}
 
-        const char *s = secret_reveal(x->c->hmac_token);
-        size_t len = secret_len(x->c->hmac_token);
-        if (len < 6 || len > 62)
-                return yamlnode_problem(x->p, n, path, "6 to 62 letters or digits (got %zu characters)", len);
-        if (!all_chars(s, len, is_alnum))
-                return yamlnode_problem(x->p, n, path,
-                                        "6 to 62 letters or digits (got %zu characters, not all letters or digits)",
-                                        len);
+/* One row per secret that may come from Key Vault. */
+static const struct {
+        const char *path, *what;
+        size_t offset;
+        int (*problem)(const char *s, size_t len, char *msg, size_t size);
+} secret_rules[_CUSTOMDATA_SECRET_MAX] = {
+        [CUSTOMDATA_SECRET_UPDATE_KEY] = {"vsensor.update_key", "an update key", offsetof(CustomData, update_key),
+                                          update_key_problem},
+        [CUSTOMDATA_SECRET_PUSH_TOKEN] = {"vsensor.master.push_token", "a push token", offsetof(CustomData, push_token),
+                                          push_token_problem},
+        [CUSTOMDATA_SECRET_HMAC_TOKEN] = {"vsensor.ossensor.hmac_token", "6 to 62 letters or digits",
+                                          offsetof(CustomData, hmac_token), hmac_problem},
+};
+
+static Secret **secret_slot(CustomData *c, CustomDataSecret id) {
+        return (Secret **)((char *)c + secret_rules[id].offset);
+}
+
+const char *customdata_secret_key(CustomDataSecret s) {
+        return s >= 0 && s < _CUSTOMDATA_SECRET_MAX ? secret_rules[s].path : NULL;
+}
+
+size_t customdata_n_refs(const CustomData *c) {
+        size_t n = 0;
+        for (size_t i = 0; c && i < ELEMENTSOF(c->refs); i++)
+                if (c->refs[i].ref.uri) n++;
+        return n;
+}
+
+/* {key_vault: URI}: checked offline, kept in refs[id]. Returns < 0 only on OOM. */
+static int read_reference(Ctx *x, const yaml_node_t *n, CustomDataSecret id) {
+        static const char *const keys[] = {"key_vault", NULL};
+        const char *path = secret_rules[id].path;
+        if (!yamlnode_get(x->doc, n, "key_vault", NULL))
+                return yamlnode_problem(x->p, n, path, "expected %s or {key_vault: SECRET_URI} (got a mapping "
+                                        "without key_vault)", secret_rules[id].what);
+        int r = yamlnode_check_mapping(x->doc, n, path, keys, x->p);
+        if (r == -EINVAL) return 0;
+        if (r < 0) return r;
+        _cleanup_free_ char *kpath = yamlnode_path(path, "key_vault");
+        if (!kpath) return -ENOMEM;
+        yaml_node_t *v = yamlnode_get(x->doc, n, "key_vault", NULL);
+        if (!v) return yamlnode_problem(x->p, n, kpath, "required key is missing");
+        const char *s;
+        size_t len;
+        r = yamlnode_string(v, kpath, "a Key Vault secret URI", x->p, &s, &len);
+        if (r < 0) return r == -EINVAL ? 0 : r;
+        KeyVaultRef ref = {0};
+        char why[768];
+        r = keyvault_parse_ref(s, len, x->o ? x->o->key_vault_host_suffixes : NULL, &ref, why, sizeof why);
+        if (r == -ENOMEM) return r;
+        if (r < 0) {
+                char echo[YAMLNODE_ECHO_SIZE];
+                return yamlnode_problem(x->p, v, kpath, "expected https://HOST[:PORT]/secrets/NAME[/VERSION] "
+                                        "(got \"%s\": %s)", yamlnode_echo(s, len, echo, sizeof echo), why);
+        }
+        CustomDataRef *slot = &x->c->refs[id];
+        keyvault_ref_done(&slot->ref);
+        slot->ref = ref;
+        slot->line = yamlnode_line(v);
+        slot->column = yamlnode_column(v);
+        return 0;
+}
+
+/* A secret key: a literal checked by its rule, or a Key Vault reference. */
+static int check_secret(Ctx *x, const yaml_node_t *n, CustomDataSecret id) {
+        if (n->type == YAML_MAPPING_NODE) return read_reference(x, n, id);
+        Secret **slot = secret_slot(x->c, id);
+        int r = read_secret(x, n, secret_rules[id].path, secret_rules[id].what, slot);
+        if (r < 0) return r == -EINVAL ? 0 : r;
+        char msg[512];
+        if (!secret_rules[id].problem(secret_reveal(*slot), secret_len(*slot), msg, sizeof msg)) return 0;
+        return yamlnode_problem(x->p, n, secret_rules[id].path, "%s", msg);
+}
+
+int customdata_set_secret(CustomData *c, CustomDataSecret id, const char *value, size_t len, Problems *problems) {
+        if (!c || id < 0 || id >= _CUSTOMDATA_SECRET_MAX || !value) return -EINVAL;
+        Secret *sec = secret_new(value, len);
+        if (!sec) return -ENOMEM;
+        int r = register_parts(value, len);
+        if (r < 0) {
+                secret_free(sec);
+                return r;
+        }
+        char msg[512];
+        bool bad = strlen(value) != len;
+        if (bad) snprintf(msg, sizeof msg, "it holds a NUL character");
+        if (bad || secret_rules[id].problem(value, len, msg, sizeof msg)) {
+                /* The value stays registered: it may still be in a buffer somewhere. */
+                (void)secret_register_value(value, len);
+                secret_free(sec);
+                const CustomDataRef *ref = &c->refs[id];
+                r = problems_add(problems, ref->line, ref->column, "%s: the value from Key Vault (%s) is not valid: %s",
+                                 secret_rules[id].path, ref->ref.uri ? ref->ref.uri : "?", msg);
+                return r < 0 ? r : -EINVAL;
+        }
+        Secret **slot = secret_slot(c, id);
+        secret_free(*slot);
+        *slot = sec;
         return 0;
 }
 
@@ -401,7 +499,7 @@ static int check_master(Ctx *x, const yaml_node_t *key, const yaml_node_t *m) {
         }
 
         v = yamlnode_get(x->doc, m, "push_token", NULL);
-        r = v ? check_push_token(x, v) : missing(x, key, "vsensor.master.push_token");
+        r = v ? check_secret(x, v, CUSTOMDATA_SECRET_PUSH_TOKEN) : missing(x, key, "vsensor.master.push_token");
         if (r < 0) return r;
 
         if ((v = yamlnode_get(x->doc, m, "proxy", NULL))) {
@@ -417,7 +515,7 @@ static int check_ossensor(Ctx *x, const yaml_node_t *key, const yaml_node_t *m) 
         if (r == -EINVAL) return 0;
         if (r < 0) return r;
         yaml_node_t *v = yamlnode_get(x->doc, m, "hmac_token", NULL);
-        return v ? check_hmac(x, v) : missing(x, key, "vsensor.ossensor.hmac_token");
+        return v ? check_secret(x, v, CUSTOMDATA_SECRET_HMAC_TOKEN) : missing(x, key, "vsensor.ossensor.hmac_token");
 }
 
 static int check_pcap(Ctx *x, const yaml_node_t *key, const yaml_node_t *m) {
@@ -469,16 +567,44 @@ static int check_private_link(Ctx *x, const yaml_node_t *key, const yaml_node_t 
         return 0;
 }
 
+/* vsensor.managed_identity: {client_id: UUID}, the user-assigned identity whose tokens
+ * read the Key Vault references. */
+static int check_managed_identity(Ctx *x, const yaml_node_t *key, const yaml_node_t *m) {
+        static const char *const keys[] = { "client_id", NULL };
+        const char *path = "vsensor.managed_identity.client_id";
+        int r = yamlnode_check_mapping(x->doc, m, "vsensor.managed_identity", keys, x->p);
+        if (r == -EINVAL) return 0;
+        if (r < 0) return r;
+        yaml_node_t *v = yamlnode_get(x->doc, m, "client_id", NULL);
+        if (!v) return missing(x, key, path);
+        const char *s;
+        size_t len;
+        r = yamlnode_string(v, path, "a client id (UUID)", x->p, &s, &len);
+        if (r < 0) return r == -EINVAL ? 0 : r;
+        _cleanup_free_ char *id = strndup(s, len);
+        if (!id) return -ENOMEM;
+        if (strlen(id) != len || !vmid_is_valid(id)) {
+                char echo[YAMLNODE_ECHO_SIZE];
+                return yamlnode_problem(x->p, v, path, "expected a client id (UUID) (got \"%s\")",
+                                        yamlnode_echo(s, len, echo, sizeof echo));
+        }
+        for (char *q = id; *q; q++)
+                if (*q >= 'A' && *q <= 'F') *q = (char)(*q - 'A' + 'a');
+        free(x->c->managed_identity_client_id);
+        x->c->managed_identity_client_id = TAKE_PTR(id);
+        return 0;
+}
+
 static int check_vsensor(Ctx *x, const yaml_node_t *key, const yaml_node_t *m) {
         static const char *const keys[] = { "update_key", "master", "ossensor", "pcap", "private_link",
-                                            "ephemeral", "os_updates", NULL };
+                                            "ephemeral", "os_updates", "managed_identity", NULL };
         yaml_node_t *v, *k;
         int r = yamlnode_check_mapping(x->doc, m, "vsensor", keys, x->p);
         if (r == -EINVAL) return 0;
         if (r < 0) return r;
 
         v = yamlnode_get(x->doc, m, "update_key", NULL);
-        r = v ? check_update_key(x, v) : missing(x, key, "vsensor.update_key");
+        r = v ? check_secret(x, v, CUSTOMDATA_SECRET_UPDATE_KEY) : missing(x, key, "vsensor.update_key");
         if (r < 0) return r;
 
         if ((v = yamlnode_get(x->doc, m, "master", &k)))
@@ -511,10 +637,14 @@ static int check_vsensor(Ctx *x, const yaml_node_t *key, const yaml_node_t *m) {
                 r = read_bool(x, v, "vsensor.os_updates", &x->c->os_updates);
                 if (r < 0) return r;
         }
+        if ((v = yamlnode_get(x->doc, m, "managed_identity", &k))) {
+                r = check_managed_identity(x, k, v);
+                if (r < 0) return r;
+        }
         return 0;
 }
 
-static int parse_document(const char *data, size_t len, CustomData *c, Problems *p) {
+static int parse_document(const char *data, size_t len, const CustomDataOptions *o, CustomData *c, Problems *p) {
         _cleanup_(yamlnode_freep) YamlDoc *doc = NULL;
         int r = yamlnode_load(data, len, CUSTOMDATA_MAX, "custom data", p, &doc);
         if (r < 0) return r;
@@ -525,7 +655,7 @@ static int parse_document(const char *data, size_t len, CustomData *c, Problems 
                 return yamlnode_problem(p, root, "", "expected a mapping with the key \"vsensor\" at the top (got %s)",
                                         yamlnode_kind(root));
 
-        Ctx x = { .doc = doc, .p = p, .c = c };
+        Ctx x = { .doc = doc, .p = p, .c = c, .o = o };
         static const char *const keys[] = { "vsensor", NULL };
         r = yamlnode_check_mapping(doc, root, "", keys, p);
         if (r < 0) return r;
@@ -567,6 +697,11 @@ static void register_secrets(const CustomData *c) {
 
 int customdata_parse(const char *data, size_t len, const char *filename, CustomData **ret,
                      Problems *problems) {
+        return customdata_parse_with(data, len, filename, NULL, ret, problems);
+}
+
+int customdata_parse_with(const char *data, size_t len, const char *filename, const CustomDataOptions *o,
+                          CustomData **ret, Problems *problems) {
         _cleanup_(file_swap_restore) FileSwap swap = { .problems = problems };
         size_t start = problems->n;
         int r;
@@ -618,7 +753,7 @@ int customdata_parse(const char *data, size_t len, const char *filename, CustomD
                 .ephemeral = true,
                 .os_updates = true,
         };
-        r = parse_document(data, len, c, problems);
+        r = parse_document(data, len, o, c, problems);
         if (r == -ENOMEM) return r;
         if (problems->n > start || r < 0) {
                 register_secrets(c);

@@ -49,8 +49,23 @@ State *state_new(void) {
         return calloc(1, sizeof(State));
 }
 
+static void secret_version_done(SecretVersion *v) {
+        free(v->key);
+        free(v->version);
+        free(v->updated);
+        *v = (SecretVersion){};
+}
+
+static void secrets_clear(State *s) {
+        for (size_t i = 0; i < s->n_secrets; i++) secret_version_done(&s->secrets[i]);
+        free(s->secrets);
+        s->secrets = NULL;
+        s->n_secrets = 0;
+}
+
 State *state_free(State *s) {
         if (!s) return NULL;
+        secrets_clear(s);
         for (size_t i = 0; i < s->n_steps; i++) step_record_done(&s->steps[i]);
         free(s->steps);
         free(s->vm_id);
@@ -167,7 +182,94 @@ int state_reset(State *s, const char *vm_id) {
         free(s->steps);
         s->steps = NULL;
         s->n_steps = 0;
+        secrets_clear(s);
         return 0;
+}
+
+const char *state_get_secret_version(const State *s, const char *key) {
+        for (size_t i = 0; s && key && i < s->n_secrets; i++)
+                if (streq(s->secrets[i].key, key)) return s->secrets[i].version;
+        return NULL;
+}
+
+/* Takes ownership of key, version and updated (freed on failure). */
+static int secrets_put(State *s, char *key, char *version, char *updated) {
+        for (size_t i = 0; i < s->n_secrets; i++)
+                if (streq(s->secrets[i].key, key)) {
+                        free(key);
+                        free(s->secrets[i].version);
+                        free(s->secrets[i].updated);
+                        s->secrets[i].version = version;
+                        s->secrets[i].updated = updated;
+                        return 0;
+                }
+        SecretVersion *n = realloc(s->secrets, (s->n_secrets + 1) * sizeof(SecretVersion));
+        if (!n) {
+                free(key);
+                free(version);
+                free(updated);
+                return -ENOMEM;
+        }
+        s->secrets = n;
+        s->secrets[s->n_secrets++] = (SecretVersion){.key = key, .version = version, .updated = updated};
+        return 0;
+}
+
+int state_set_secret_version(State *s, const char *key, const char *version) {
+        if (!s || isempty(key) || isempty(version)) return -EINVAL;
+        char *updated = NULL;
+        int r = now_string(&updated);
+        if (r < 0) return r;
+        char *k = strdup(key), *v = strdup(version);
+        if (!k || !v) {
+                free(k);
+                free(v);
+                free(updated);
+                return -ENOMEM;
+        }
+        return secrets_put(s, k, v, updated);
+}
+
+static int json_opt_string(json_t *obj, const char *key, char **ret);
+
+static int state_parse_secrets(State *s, json_t *arr) {
+        if (!arr || json_is_null(arr)) return 0;
+        if (!json_is_array(arr)) return -EBADMSG;
+        size_t i;
+        json_t *o;
+        json_array_foreach(arr, i, o) {
+                if (!json_is_object(o)) return -EBADMSG;
+                const char *key = json_string_value(json_object_get(o, "key"));
+                const char *version = json_string_value(json_object_get(o, "version"));
+                if (isempty(key) || isempty(version) || state_get_secret_version(s, key)) return -EBADMSG;
+                char *updated = NULL;
+                int r = json_opt_string(o, "updated", &updated);
+                if (r < 0) return r;
+                char *k = strdup(key), *v = strdup(version);
+                if (!k || !v) {
+                        free(k);
+                        free(v);
+                        free(updated);
+                        return -ENOMEM;
+                }
+                r = secrets_put(s, k, v, updated);
+                if (r < 0) return r;
+        }
+        return 0;
+}
+
+static json_t *secrets_to_json(const State *s) {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < s->n_secrets; i++) {
+                const SecretVersion *v = &s->secrets[i];
+                json_t *o = json_pack("{s:s, s:s, s:o}", "key", v->key, "version", v->version, "updated",
+                                      v->updated ? json_string(v->updated) : json_null());
+                if (!o || json_array_append_new(arr, o) < 0) {
+                        json_decref(arr);
+                        return NULL;
+                }
+        }
+        return arr;
 }
 
 /* A missing key or null gives NULL; a string is copied; anything else is -EBADMSG. */
@@ -251,6 +353,8 @@ int state_load(const char *path, State **ret) {
                         if (r < 0) return r;
                 }
         }
+        r = state_parse_secrets(s, json_object_get(root, "secrets"));
+        if (r < 0) return r;
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -287,6 +391,8 @@ int state_save(const State *s, const char *path) {
         _cleanup_json_ json_t *root = state_to_json(s);
         /* json_pack fails on strings that are not UTF-8 as well as on OOM. */
         if (!root) return -EINVAL;
+        /* Only a state that has Key Vault versions carries the member. */
+        if (s->n_secrets > 0 && json_object_set_new(root, "secrets", secrets_to_json(s)) < 0) return -EINVAL;
 
         const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER;
         size_t n = json_dumpb(root, NULL, 0, flags);

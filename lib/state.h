@@ -29,11 +29,22 @@ typedef struct StepRecord {
         char *updated;        /* RFC 3339 */
 } StepRecord;
 
+/* The version of a Key Vault secret that a step applied (DESIGN.md "Secrets from
+ * Azure Key Vault"): "secrets": [{"key": "vsensor.master.push_token", "version": "…",
+ * "updated": "…"}]. Versions only, never values. */
+typedef struct SecretVersion {
+        char *key;
+        char *version;
+        char *updated;        /* RFC 3339 */
+} SecretVersion;
+
 typedef struct State {
         char *vm_id;          /* NULL when unknown */
         char *boot_id;        /* the boot that last wrote the file */
         StepRecord *steps;
         size_t n_steps;
+        SecretVersion *secrets;
+        size_t n_secrets;
 } State;
 
 /* Loads path; a missing file gives an empty state (returns 0). Caps at 1 MiB. */
@@ -55,6 +66,11 @@ int state_count_attempt(State *s, const char *name);
 /* Removes every record (e.g. a new VM id) and sets vm_id. */
 int state_reset(State *s, const char *vm_id);
 int state_set_vm_id(State *s, const char *vm_id);
+
+/* The applied version of a Key Vault secret; NULL when none is recorded. Borrowed. */
+const char *state_get_secret_version(const State *s, const char *key);
+/* Records version (copied) for key with updated=now. */
+int state_set_secret_version(State *s, const char *key, const char *version);
 
 const char *step_state_to_string(StepState s);
 StepState step_state_from_string(const char *s);

@@ -340,6 +340,76 @@ START_TEST(test_preflight_keys) {
 }
 END_TEST
 
+/* ---- key_vault (issue 12) ---- */
+
+START_TEST(test_key_vault_defaults) {
+        Config c;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(c.key_vault_deadline, 900);
+        ck_assert_str_eq(c.key_vault_ca_file, "");
+        ck_assert_uint_eq(strv_length(c.key_vault_host_suffixes), 4);
+        ck_assert_str_eq(c.key_vault_host_suffixes[0], ".vault.azure.net");
+        ck_assert_str_eq(c.key_vault_host_suffixes[1], ".vault.azure.cn");
+        ck_assert_str_eq(c.key_vault_host_suffixes[2], ".vault.usgovcloudapi.net");
+        ck_assert_str_eq(c.key_vault_host_suffixes[3], ".vault.microsoftazure.de");
+        config_done(&c);
+        ck_assert_ptr_null(c.key_vault_host_suffixes);
+}
+END_TEST
+
+START_TEST(test_key_vault_set) {
+        static const char yaml[] = "key_vault:\n  deadline: 20\n  ca_file: /etc/ca.pem\n"
+                                   "  host_suffixes: [127.0.0.1, .Vault.Example]\n";
+        Config c;
+        Problems p;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(problems_init(&p, "k.yaml"), 0);
+        ck_assert_int_eq(config_load_string(&c, yaml, strlen(yaml), &p), 0);
+        ck_assert_int_eq(c.key_vault_deadline, 20);
+        ck_assert_str_eq(c.key_vault_ca_file, "/etc/ca.pem");
+        ck_assert_uint_eq(strv_length(c.key_vault_host_suffixes), 2);
+        ck_assert_str_eq(c.key_vault_host_suffixes[0], "127.0.0.1");
+        ck_assert_str_eq(c.key_vault_host_suffixes[1], ".vault.example");
+        /* A later file that does not name the list keeps it; an empty list allows no vault. */
+        static const char later[] = "key_vault: { deadline: 30 }\n";
+        ck_assert_int_eq(config_load_string(&c, later, strlen(later), &p), 0);
+        ck_assert_uint_eq(strv_length(c.key_vault_host_suffixes), 2);
+        static const char empty[] = "key_vault: { host_suffixes: [] }\n";
+        ck_assert_int_eq(config_load_string(&c, empty, strlen(empty), &p), 0);
+        ck_assert_uint_eq(strv_length(c.key_vault_host_suffixes), 0);
+        config_done(&c);
+        problems_done(&p);
+}
+END_TEST
+
+START_TEST(test_key_vault_bad) {
+        static const char yaml[] = "key_vault:\n"
+                                   "  deadline: 0\n"
+                                   "  host_suffixes: [.vault.azure.net, \"a b\", {x: 1}, \"..x\"]\n"
+                                   "  other: 1\n";
+        Config c;
+        Problems p;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(problems_init(&p, "k.yaml"), 0);
+        ck_assert_int_eq(config_load_string(&c, yaml, strlen(yaml), &p), -EINVAL);
+        _cleanup_free_ char *text = tu_problems_text(&p);
+        ck_assert_str_eq(text,
+                         "k.yaml:2:13: key_vault.deadline: expected an integer 1..86400 (got \"0\")\n"
+                         "k.yaml:3:37: key_vault.host_suffixes[1]: expected a host name or a suffix starting with '.' "
+                         "(got \"a b\")\n"
+                         "k.yaml:3:44: key_vault.host_suffixes[2]: expected a host name or a suffix starting with '.' "
+                         "(got a mapping)\n"
+                         "k.yaml:3:52: key_vault.host_suffixes[3]: expected a host name or a suffix starting with '.' "
+                         "(got \"..x\")\n"
+                         "k.yaml:4:3: key_vault.other: unknown key (expected one of: deadline, ca_file, host_suffixes)\n");
+        /* Nothing of a file with a problem is applied. */
+        ck_assert_int_eq(c.key_vault_deadline, 900);
+        ck_assert_uint_eq(strv_length(c.key_vault_host_suffixes), 4);
+        config_done(&c);
+        problems_done(&p);
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("corpus");
@@ -352,6 +422,9 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_defaults);
         tcase_add_test(tc, test_enum_tables);
         tcase_add_test(tc, test_preflight_keys);
+        tcase_add_test(tc, test_key_vault_defaults);
+        tcase_add_test(tc, test_key_vault_set);
+        tcase_add_test(tc, test_key_vault_bad);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("files");

@@ -295,7 +295,7 @@ START_TEST(test_problem_file_and_order) {
                          "custom-data:1:1: vsensor.master.push_token: required key is missing\n"
                          "custom-data:1:1: vsensor.ossensor.hmac_token: required key is missing\n"
                          "custom-data:2:3: vsensor.colour: unknown key (expected one of: update_key, master, "
-                         "ossensor, pcap, private_link, ephemeral, os_updates)\n");
+                         "ossensor, pcap, private_link, ephemeral, os_updates, managed_identity)\n");
         problems_done(&p);
 
         /* Without a filename, the list's file is used. */
@@ -413,6 +413,103 @@ START_TEST(test_hostile_random) {
 }
 END_TEST
 
+/* ---- Key Vault references (issue 12) ---- */
+
+#define KV "https://dt-vault.vault.azure.net/secrets/"
+static const char kv_doc[] =
+        "vsensor:\n"
+        "  update_key:\n"
+        "    key_vault: " KV "vsensor-update-key\n"
+        "  master:\n"
+        "    host: dt-master.example.com\n"
+        "    push_token: { key_vault: \"" KV "vsensor-push-token/0123456789abcdef0123456789abcdef\" }\n"
+        "  ossensor:\n"
+        "    hmac_token: \"" CANARY_HMAC_TOKEN "\"\n"
+        "  managed_identity:\n"
+        "    client_id: 6F1C1A8E-9A4B-4A51-8C5E-2A0D3F4B5C6D\n";
+
+static CustomData *parse_kv(const char *doc, const CustomDataOptions *o) {
+        Problems p;
+        CustomData *c = NULL;
+        ck_assert_int_eq(problems_init(&p, "kv.yaml"), 0);
+        int r = customdata_parse_with(doc, strlen(doc), "kv.yaml", o, &c, &p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
+        ck_assert_msg(r == 0, "%s", text);
+        problems_done(&p);
+        return c;
+}
+
+START_TEST(test_kv_references_parsed) {
+        _cleanup_(customdata_freep) CustomData *c = parse_kv(kv_doc, NULL);
+        ck_assert_uint_eq(customdata_n_refs(c), 2);
+        ck_assert_ptr_null(c->update_key);
+        ck_assert_ptr_null(c->push_token);
+        ck_assert_str_eq(secret_reveal(c->hmac_token), CANARY_HMAC_TOKEN);
+        const CustomDataRef *u = &c->refs[CUSTOMDATA_SECRET_UPDATE_KEY], *t = &c->refs[CUSTOMDATA_SECRET_PUSH_TOKEN];
+        ck_assert_str_eq(u->ref.uri, KV "vsensor-update-key");
+        ck_assert_str_eq(u->ref.host, "dt-vault.vault.azure.net");
+        ck_assert_str_eq(u->ref.name, "vsensor-update-key");
+        ck_assert_ptr_null(u->ref.version);
+        ck_assert_uint_eq(u->line, 3);
+        ck_assert_uint_eq(u->column, 16);
+        ck_assert_str_eq(t->ref.version, "0123456789abcdef0123456789abcdef");
+        ck_assert_uint_eq(t->line, 6);
+        ck_assert_ptr_null(c->refs[CUSTOMDATA_SECRET_HMAC_TOKEN].ref.uri);
+        ck_assert_str_eq(c->managed_identity_client_id, "6f1c1a8e-9a4b-4a51-8c5e-2a0d3f4b5c6d");
+        ck_assert_str_eq(customdata_secret_key(CUSTOMDATA_SECRET_PUSH_TOKEN), "vsensor.master.push_token");
+}
+END_TEST
+
+START_TEST(test_kv_set_secret) {
+        _cleanup_(customdata_freep) CustomData *c = parse_kv(kv_doc, NULL);
+        Problems p;
+        ck_assert_int_eq(problems_init(&p, "kv.yaml"), 0);
+        const char *v = CANARY_PUSH_TOKEN;
+        ck_assert_int_eq(customdata_set_secret(c, CUSTOMDATA_SECRET_PUSH_TOKEN, v, strlen(v), &p), 0);
+        ck_assert_str_eq(secret_reveal(c->push_token), CANARY_PUSH_TOKEN);
+        /* Its secret half is hidden on its own, as a literal's is. */
+        _cleanup_free_ char *red = secret_redact("x " CANARY_PUSH_SECRET " y");
+        ck_assert_str_eq(red, "x " SECRET_HIDDEN " y");
+
+        /* A value that breaks the literal's rule: the key, the vault URI, where the
+         * reference is written, and never the value. */
+        const char *bad = "CanaryBadUpdateKey";
+        ck_assert_int_eq(customdata_set_secret(c, CUSTOMDATA_SECRET_UPDATE_KEY, bad, strlen(bad), &p), -EINVAL);
+        ck_assert_ptr_null(c->update_key);
+        _cleanup_free_ char *text = tu_problems_text(&p);
+        ck_assert_str_eq(text, "kv.yaml:3:16: vsensor.update_key: the value from Key Vault (" KV "vsensor-update-key) "
+                               "is not valid: expected KEY:SECRET of letters, digits, '%' and '.', at most 256 "
+                               "characters (got 18 characters with no ':')\n");
+        _cleanup_free_ char *red2 = secret_redact(bad);
+        ck_assert_str_eq(red2, SECRET_HIDDEN);
+        problems_done(&p);
+}
+END_TEST
+
+START_TEST(test_kv_host_suffixes_option) {
+        static const char *const local[] = {"127.0.0.1", NULL};
+        static const char doc[] = "vsensor:\n"
+                                  "  update_key: { key_vault: \"https://127.0.0.1:4443/secrets/k\" }\n"
+                                  "  master: { host: dt-master.example.com, push_token: \"name-1:abcde12345\" }\n"
+                                  "  ossensor: { hmac_token: abcdef123 }\n";
+        CustomDataOptions o = {.key_vault_host_suffixes = local};
+        _cleanup_(customdata_freep) CustomData *c = parse_kv(doc, &o);
+        ck_assert_uint_eq(customdata_n_refs(c), 1);
+        ck_assert_uint_eq(c->refs[CUSTOMDATA_SECRET_UPDATE_KEY].ref.port, 4443);
+
+        /* The defaults do not allow it. */
+        Problems p;
+        CustomData *d = NULL;
+        ck_assert_int_eq(problems_init(&p, "kv.yaml"), 0);
+        ck_assert_int_eq(customdata_parse(doc, strlen(doc), "kv.yaml", &d, &p), -EINVAL);
+        ck_assert_ptr_null(d);
+        ck_assert_uint_eq(p.n, 1);
+        ck_assert_uint_eq(p.items[0].line, 2);
+        ck_assert_ptr_nonnull(strstr(p.items[0].message, "the host 127.0.0.1 is not a Key Vault host allowed"));
+        problems_done(&p);
+}
+END_TEST
+
 static Suite *customdata_suite(void) {
         Suite *s = suite_create("customdata");
         TCase *tc = tcase_create("corpus");
@@ -429,6 +526,12 @@ static Suite *customdata_suite(void) {
         tcase_add_test(tc, test_secrets_registered_on_failure);
         tcase_add_test(tc, test_size_cap);
         tcase_add_test(tc, test_problem_file_and_order);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("keyvault");
+        tcase_add_test(tc, test_kv_references_parsed);
+        tcase_add_test(tc, test_kv_set_secret);
+        tcase_add_test(tc, test_kv_host_suffixes_option);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("hostile");

@@ -519,6 +519,55 @@ START_TEST(test_lock_dir_checked) {
 }
 END_TEST
 
+/* ---- Key Vault secret versions (issue 12) ---- */
+
+START_TEST(test_secret_versions_round_trip) {
+        _cleanup_free_ char *path = tu_tmp_path("state/state.json");
+        _cleanup_(state_freep) State *s = state_new();
+        ck_assert_ptr_null(state_get_secret_version(s, "vsensor.master.push_token"));
+        ck_assert_int_eq(state_set_secret_version(s, "vsensor.master.push_token", "aaaa"), 0);
+        ck_assert_int_eq(state_set_secret_version(s, "vsensor.ossensor.hmac_token", "bbbb"), 0);
+        ck_assert_int_eq(state_set_secret_version(s, "vsensor.master.push_token", "cccc"), 0);
+        ck_assert_uint_eq(s->n_secrets, 2);
+        ck_assert_int_eq(state_set_secret_version(s, "x", ""), -EINVAL);
+        ck_assert_int_eq(state_save(s, path), 0);
+
+        _cleanup_free_ char *text = tu_read_file(path, NULL);
+        ck_assert_ptr_nonnull(strstr(text, "\"secrets\": [\n    {\n      \"key\": \"vsensor.master.push_token\",\n"
+                                           "      \"version\": \"cccc\",\n"));
+        _cleanup_(state_freep) State *l = NULL;
+        ck_assert_int_eq(state_load(path, &l), 0);
+        ck_assert_str_eq(state_get_secret_version(l, "vsensor.master.push_token"), "cccc");
+        ck_assert_str_eq(state_get_secret_version(l, "vsensor.ossensor.hmac_token"), "bbbb");
+        ck_assert_str_eq(l->secrets[0].updated, s->secrets[0].updated);
+
+        /* A new VM starts without them. */
+        ck_assert_int_eq(state_reset(l, "vm-2"), 0);
+        ck_assert_uint_eq(l->n_secrets, 0);
+        ck_assert_ptr_null(state_get_secret_version(l, "vsensor.master.push_token"));
+}
+END_TEST
+
+START_TEST(test_secret_versions_absent_and_bad) {
+        _cleanup_free_ char *path = tu_tmp_path("state.json");
+        _cleanup_(state_freep) State *s = state_new();
+        ck_assert_int_eq(state_set(s, "load", STEP_DONE, NULL), 0);
+        ck_assert_int_eq(state_save(s, path), 0);
+        _cleanup_free_ char *text = tu_read_file(path, NULL);
+        /* Without Key Vault secrets the file is what it always was. */
+        ck_assert_ptr_null(strstr(text, "secrets"));
+
+        static const char dup[] = "{\"version\":1,\"steps\":[],\"secrets\":[{\"key\":\"a\",\"version\":\"1\"},"
+                                  "{\"key\":\"a\",\"version\":\"2\"}]}";
+        ck_assert_int_eq(write_file_atomic(path, dup, strlen(dup), 0600), 0);
+        State *l = NULL;
+        ck_assert_int_eq(state_load(path, &l), -EBADMSG);
+        static const char notarray[] = "{\"version\":1,\"secrets\":{}}";
+        ck_assert_int_eq(write_file_atomic(path, notarray, strlen(notarray), 0600), 0);
+        ck_assert_int_eq(state_load(path, &l), -EBADMSG);
+}
+END_TEST
+
 static Suite *state_suite(void) {
         Suite *s = suite_create("state");
         TCase *tc = tcase_create("core");
@@ -541,6 +590,8 @@ static Suite *state_suite(void) {
         tcase_add_test(tc, test_lock_dir_is_file);
         tcase_add_test(tc, test_error_not_utf8_still_saves);
         tcase_add_test(tc, test_lock_dir_checked);
+        tcase_add_test(tc, test_secret_versions_round_trip);
+        tcase_add_test(tc, test_secret_versions_absent_and_bad);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -37,6 +37,10 @@ typedef struct Entry {
         int64_t window0_ms, next_turn_us;
         unsigned *window_used;
         size_t n_windows;
+        /* Key Vault (issue 12): a timed entry, and the bearer token it requires. */
+        int for_ms;
+        int64_t first_ms;   /* when it first answered; 0: not yet */
+        char *bearer;       /* "Bearer TOKEN"; NULL: open */
 } Entry;
 
 /* Routes are never freed before fake_server_stop: a replaced route stays in the
@@ -47,6 +51,7 @@ typedef struct Route {
         Entry *entries;
         size_t n;
         size_t served;
+        size_t cursor, cursor_used;   /* route_next_timed */
 } Route;
 
 typedef struct Listener {
@@ -92,6 +97,7 @@ static void entry_free_contents(Entry *e) {
         free(e->content_type);
         free(e->headers);
         free(e->basic_auth);
+        free(e->bearer);
 }
 
 static void route_free(Route *r) {
@@ -169,9 +175,39 @@ static void record_request(Listener *l, struct MHD_Connection *con, const char *
 
 /* Picks the entry for the next request on method+path; NULL: unrouted. The entry
  * stays valid until fake_server_stop. Called with the lock held. */
+/* A route with a timed entry (for_ms) walks its entries by time for those and by
+ * count for the others, with a cursor instead of the total count. */
+static Entry *route_next_timed(Route *r) {
+        int64_t now = now_monotonic_ms();
+        for (;;) {
+                size_t i = r->cursor;
+                Entry *e = &r->entries[i];
+                if (i == r->n - 1) return e;
+                if (e->for_ms > 0) {
+                        if (e->first_ms == 0) e->first_ms = now;
+                        if (now - e->first_ms < e->for_ms) return e;
+                } else {
+                        size_t times = e->times > 0 ? (size_t)e->times : 1;
+                        if (r->cursor_used < times) {
+                                r->cursor_used++;
+                                return e;
+                        }
+                }
+                r->cursor++;
+                r->cursor_used = 0;
+        }
+}
+
+static bool route_has_timed(const Route *r) {
+        for (size_t i = 0; i < r->n; i++)
+                if (r->entries[i].for_ms > 0) return true;
+        return false;
+}
+
 static Entry *route_next(FakeServer *s, const char *method, const char *path) {
         for (Route *r = s->routes; r; r = r->next) {
                 if (!streq(r->method, method) || !streq(r->path, path)) continue;
+                if (route_has_timed(r)) return route_next_timed(r);
                 size_t k = r->served++;
                 for (size_t i = 0; i < r->n; i++) {
                         size_t times = r->entries[i].times > 0 ? (size_t)r->entries[i].times : 1;
@@ -364,6 +400,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *con, const char
                         return answer(con, &unauthorized);
                 }
         }
+        if (e && e->bearer) {
+                /* Key Vault's answer to a missing, expired or wrong token. */
+                const char *auth = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+                if (!auth || !streq(auth, e->bearer)) {
+                        static const char body[] = "{\"error\":{\"code\":\"Unauthorized\",\"message\":"
+                                                   "\"AKV10032: Invalid issuer or token expired.\"}}";
+                        static const Entry unauthorized = {
+                                .status = 401, .body = (char *)body, .body_len = sizeof body - 1,
+                                .content_type = (char *)"application/json",
+                                .headers = (char *)"WWW-Authenticate: Bearer authorization=\"https://login.windows.net/"
+                                                   "00000000-0000-0000-0000-000000000000\", resource=\"https://vault.azure.net\"\n"};
+                        return answer(con, &unauthorized);
+                }
+        }
         if (!e) {
                 static const Entry not_found = {.status = 404, .body = (char *)"not found\n", .body_len = 10,
                                                 .content_type = (char *)"text/plain"};
@@ -456,7 +506,7 @@ static int entry_copy(Entry *d, const FakeResponse *r) {
         *d = (Entry){.status = r->status, .repeat = r->body_repeat_size, .delay_ms = r->delay_ms,
                      .truncate_at = r->truncate_at, .reset = r->reset, .hang = r->hang, .times = r->times,
                      .rate = r->rate_limit_per_s, .rate_status = r->rate_limited_status,
-                     .retry_after = r->retry_after_s, .date_offset_s = r->date_offset_s};
+                     .retry_after = r->retry_after_s, .date_offset_s = r->date_offset_s, .for_ms = r->for_ms};
         const char *body = r->body ? r->body : "";
         d->body_len = r->body_len > 0 ? r->body_len : strlen(body);
         d->body = malloc(d->body_len + 1);
@@ -469,6 +519,7 @@ static int entry_copy(Entry *d, const FakeResponse *r) {
                 _cleanup_free_ char *b64 = base64_encode(r->basic_auth, strlen(r->basic_auth));
                 if (!b64 || !(d->basic_auth = strjoin("Basic ", b64, NULL))) return -ENOMEM;
         }
+        if (r->bearer && !(d->bearer = strjoin("Bearer ", r->bearer, NULL))) return -ENOMEM;
         return 0;
 }
 
@@ -499,23 +550,23 @@ int fake_server_route(FakeServer *s, const char *method, const char *path, const
 
 static int scenario_response(const char *dir, json_t *jr, FakeResponse *fr, char **ret_body, char **ret_headers) {
         json_error_t err;
-        const char *body = NULL, *body_file = NULL, *content_type = NULL, *basic_auth = NULL;
+        const char *body = NULL, *body_file = NULL, *content_type = NULL, *basic_auth = NULL, *bearer = NULL;
         json_t *headers = NULL;
-        int status = 0, delay_ms = 0, times = 0, reset = 0, hang = 0, date_offset_s = 0;
+        int status = 0, delay_ms = 0, times = 0, reset = 0, hang = 0, date_offset_s = 0, for_ms = 0;
         json_int_t truncate_at = 0, repeat = 0;
 
-        if (json_unpack_ex(jr, &err, JSON_STRICT, "{s?i, s?s, s?s, s?o, s?i, s?I, s?b, s?b, s?I, s?s, s?i, s?s, s?i}",
+        if (json_unpack_ex(jr, &err, JSON_STRICT, "{s?i, s?s, s?s, s?o, s?i, s?I, s?b, s?b, s?I, s?s, s?i, s?s, s?i, s?i, s?s}",
                            "status", &status, "body", &body, "body_file", &body_file, "headers", &headers,
                            "delay_ms", &delay_ms, "truncate_at", &truncate_at, "reset", &reset, "hang", &hang,
                            "body_repeat_size", &repeat, "content_type", &content_type, "times", &times,
-                           "basic_auth", &basic_auth, "date_offset_s", &date_offset_s) < 0)
+                           "basic_auth", &basic_auth, "date_offset_s", &date_offset_s, "for_ms", &for_ms, "bearer", &bearer) < 0)
                 return -EINVAL;
-        if (truncate_at < 0 || repeat < 0 || delay_ms < 0 || times < 0) return -EINVAL;
+        if (truncate_at < 0 || repeat < 0 || delay_ms < 0 || times < 0 || for_ms < 0) return -EINVAL;
 
         *fr = (FakeResponse){.status = status, .body = body, .content_type = content_type, .delay_ms = delay_ms,
                              .truncate_at = (long)truncate_at, .reset = reset, .hang = hang,
                              .body_repeat_size = (size_t)repeat, .times = times, .basic_auth = basic_auth,
-                             .date_offset_s = date_offset_s};
+                             .date_offset_s = date_offset_s, .for_ms = for_ms, .bearer = bearer};
         if (body && body_file) return -EINVAL;
         if (body_file) {
                 _cleanup_free_ char *p = body_file[0] == '/' ? strdup(body_file) : strjoin(dir, "/", body_file);

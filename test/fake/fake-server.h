@@ -38,13 +38,20 @@ typedef struct FakeResponse {
         /* != 0: the answer's Date header is this many seconds off the real clock (a
          * CDN seen from a machine whose clock is wrong; preflight's clock check). */
         int date_offset_s;
+        /* Key Vault (issue 12). for_ms > 0: the entry answers every request for this many ms
+         * from the first one it answers, then the next entry takes over (a role assignment
+         * that takes time to reach the vault); times is ignored then. */
+        int for_ms;
+        /* "TOKEN": 401 (WWW-Authenticate: Bearer, a Key Vault error body) unless the request
+         * carries "Authorization: Bearer TOKEN"; NULL: open. */
+        const char *bearer;
 } FakeResponse;
 FakeServer *fake_server_start(const FakeServerOptions *o);   /* binds bind_address (127.0.0.1) port 0 (HTTP, and HTTPS when cert) */
 unsigned fake_server_port(FakeServer *s, bool https);
 char *fake_server_url(FakeServer *s, bool https);            /* "http://ADDRESS:PORT" (127.0.0.1 for 0.0.0.0), new string */
 /* Scripts method+path (path without query string; exact match) -> responses (copied). Replaces an earlier route. */
 int fake_server_route(FakeServer *s, const char *method, const char *path, const FakeResponse *r, size_t n);
-/* Loads routes from a JSON scenario file: {"routes":[{"method":"GET","path":"/x","responses":[{"status":503,"times":2},{"status":200,"body":"...","body_file":"relative/to/scenario/dir","headers":{"Retry-After":"1"},"delay_ms":0,"truncate_at":0,"reset":false,"hang":false,"body_repeat_size":0,"content_type":"...","basic_auth":"user:password","date_offset_s":600}]}]} */
+/* Loads routes from a JSON scenario file: {"routes":[{"method":"GET","path":"/x","responses":[{"status":503,"times":2},{"status":200,"body":"...","body_file":"relative/to/scenario/dir","headers":{"Retry-After":"1"},"delay_ms":0,"truncate_at":0,"reset":false,"hang":false,"body_repeat_size":0,"content_type":"...","basic_auth":"user:password","date_offset_s":600,"for_ms":0,"bearer":"TOKEN"}]}]} */
 int fake_server_load_scenario(FakeServer *s, const char *path);
 size_t fake_server_count(FakeServer *s, const char *method, const char *path);   /* requests seen */
 /* time_ms is now_monotonic_ms() when the request had fully arrived. */
