@@ -4,11 +4,18 @@
 #include "log.h"
 #include "msi.h"
 #include "notify.h"
+#include "preflight.h"
 #include "retry-log.h"
 
+/* A fetch that failed for a network reason carries preflight's key_vault check of that
+ * vault (DESIGN "Diagnosis"), so the operator learns what blocks it without logging in. */
 char *secrets_network_diagnosis(Context *c, const KeyVaultRef *ref, const KeyVaultFailure *f) {
-        /* Wired by issue 16: run preflight's key_vault check against ref->host:ref->port. */
-        return NULL;
+        if (!c->config.preflight_on_failure) return NULL;
+        _cleanup_free_ char *ca = isempty(c->config.key_vault_ca_file) ? NULL
+                                                                        : context_path(c, c->config.key_vault_ca_file);
+        char d[768];
+        if (preflight_diagnose_key_vault(c, ref->uri, ca, d, sizeof d) < 0) return NULL;
+        return strdup(d);
 }
 
 /* The vault's name, for "grant ... on vault X": the first label of its host. */
