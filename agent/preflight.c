@@ -430,9 +430,8 @@ static void plan_vaults_from(Plan *p, const Context *c, const char *raw, size_t 
                 if (j) job_skip(j, "%s", raw ? "no Key Vault reference in the custom data" : why);
                 return;
         }
-        /* Until the configuration has key_vault.ca_file (issue 12), the image's extra
-         * anchor is installer.ca_file. */
-        _cleanup_free_ char *ca = isempty(c->config.installer_ca_file) ? NULL : context_path(c, c->config.installer_ca_file);
+        /* The vault's extra trust anchor, as the fetch itself uses it. */
+        _cleanup_free_ char *ca = isempty(c->config.key_vault_ca_file) ? NULL : context_path(c, c->config.key_vault_ca_file);
         for (char **r = refs; *r; r++) plan_vault(p, *r, ca);
 }
 

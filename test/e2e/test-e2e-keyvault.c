@@ -13,6 +13,7 @@
 
 #include "e2e.h"
 #include "msi.h"
+#include "netfake.h"
 #include "testutil.h"
 
 static E2e e;
@@ -512,6 +513,33 @@ START_TEST(test_refresh_vault_unreachable) {
 }
 END_TEST
 
+/* A vault the network does not let through: the fetch's error carries preflight's
+ * key_vault check of that vault (DESIGN "Diagnosis"), in the log and in what Azure hears. */
+START_TEST(test_unreachable_vault_is_diagnosed) {
+        setup_vault("key_vault:\n  deadline: 2\n  ca_file: /test-ca.pem\n  host_suffixes: [127.0.0.1]\n"
+                    "preflight: { timeout: 1, on_failure: true }\n",
+                    "agent");
+        char vault[64];
+        snprintf(vault, sizeof vault, "https://127.0.0.1:%u", netfake_refused_port());
+        _cleanup_free_ char *cd = kv_custom_data(vault);
+        e2e_serve_userdata(&e, cd);
+        ck_assert_int_eq(RUN("run"), 69);
+        ck_assert_contains(e.err, "vsensor.update_key: Key Vault 127.0.0.1 did not give secret vsensor-update-key");
+        ck_assert_contains(e.err, "; preflight key_vault (");
+        ck_assert_contains(e.err, "connection refused");
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        ck_assert_contains(log, "; preflight key_vault (");
+        json_t *hs = requests_for("/machine");
+        json_t *post = NULL, *r;
+        size_t i;
+        json_array_foreach(hs, i, r) if (streq(json_string_value(json_object_get(r, "method")), "POST")) post = r;
+        ck_assert_ptr_nonnull(post);
+        ck_assert_contains(json_string_value(json_object_get(post, "body")), "preflight key_vault (");
+        json_decref(hs);
+        e2e_assert_no_secrets(&e);
+}
+END_TEST
+
 START_TEST(test_refresh_without_references) {
         e2e_setup(&e, &(E2eOptions){.extra_config = KV_CONFIG(2)});
         /* Not bootstrapped yet (an image build): nothing kept, nothing to do. */
@@ -555,6 +583,7 @@ int main(void) {
         tcase_add_test(tc, test_refresh_new_push_token_version);
         tcase_add_test(tc, test_refresh_vault_unreachable);
         tcase_add_test(tc, test_refresh_without_references);
+        tcase_add_test(tc, test_unreachable_vault_is_diagnosed);
         suite_add_tcase(s, tc);
         return tu_run_suite(s);
 }
