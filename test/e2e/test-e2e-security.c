@@ -59,6 +59,12 @@ static int run_unprivileged(void) {
 }
 
 START_TEST(agent_is_not_dumpable_and_makes_no_core_files) {
+        /* Under check-valgrind the agent is a wrapper that writes valgrind's log where
+         * the unprivileged user may not. */
+        if (getenv("VSENSOR_INIT_REAL")) {
+                printf("%s: skipped under valgrind\n", tcase_name());
+                return;
+        }
         e2e_setup(&e, NULL);
         e2e_serve_userdata(&e, dumpable_script);
         int code = run_unprivileged();
