@@ -6,7 +6,8 @@
 #                        mount namespace (test/distros/check-distros). One line per
 #                        distribution; fails when any step fails or a test is skipped.
 # The roots are cached in DISTROS_CACHE (test/distros/build-root), rebuilt when their
-# inputs change; the work trees and logs stay in $(BUILD)/distros. Needs root and
+# inputs change; the logs (and the root of a distribution that failed) stay in
+# $(BUILD)/distros. Needs root and
 # the Debian mirror this machine's apt uses (DISTROS_MIRROR= to pick another).
 DISTROS       ?= bookworm trixie
 DISTROS_CACHE ?= /var/cache/vsensor-init-distros
