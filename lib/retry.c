@@ -61,9 +61,10 @@ int64_t retry_next_delay(Retry *r, long retry_after_s) {
         if (fits_before_deadline(r, delay)) return delay;
         /* DESIGN: retried until the deadline. A wait that would overshoot it is cut to
          * end there, so one last try still happens; only when not even a try fits is
-         * the budget spent. */
+         * the budget spent. After that last try nothing is left (> 0 keeps a try that
+         * took under a millisecond from earning another one). */
         int64_t last = r->start_ms + p->deadline_ms - RETRY_MIN_TRY_MS - now_monotonic_ms();
-        return last >= 0 ? last : -1;
+        return last > 0 ? last : -1;
 }
 
 bool retry_status_imds(long status) {
