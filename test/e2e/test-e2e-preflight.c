@@ -40,7 +40,9 @@ static unsigned http_port(void) { return fake_server_port(e.fake, false); }
  * and deb822, a disabled paragraph and a cdrom entry that are not checked. */
 static void setup(const char *provisioning, const char *report_ready, int installer_deadline, const char *preflight) {
         char extra[512];
-        snprintf(extra, sizeof extra, "preflight: { timeout: %d, blob_suffix: \"blob.localhost:%s\"%s }\n", TIMEOUT_S,
+        /* The vaults are the fake server too: their check trusts key_vault.ca_file. */
+        snprintf(extra, sizeof extra, "preflight: { timeout: %d, blob_suffix: \"blob.localhost:%s\"%s }\n"
+                 "key_vault: { ca_file: /test-ca.pem, host_suffixes: [127.0.0.1] }\n", TIMEOUT_S,
                  "PORT", preflight ? preflight : ", on_failure: false");
         e2e_setup(&e, &(E2eOptions){.provisioning = provisioning, .report_ready = report_ready,
                                     .installer_deadline = installer_deadline, .extra_config = extra});
