@@ -63,7 +63,7 @@ static char results_path[] = "/tmp/test-e2e-peers-results.XXXXXX";
 
 static const char *const known_fields[] = {
         "ovf", "imds", "gs", "userdata", "imds_deadline", "ws_deadline",
-        "exit", "user", "host", "keys", "sshd", "health", "kvp",
+        "exit", "user", "host", "keys", "sshd", "health", "report", "kvp",
         "log", "nolog", "err", "secret", "userdata_gets", "imds_gets",
         "peer", "why", NULL,
 };
@@ -140,6 +140,12 @@ static void parse_case(char *rest, unsigned line) {
                 for (size_t i = 0; i < c.n_fields; i++) have = have || streq(c.fields[i].name, *r);
                 if (!have) manifest_die(line, "a case states exit, user, host, keys, sshd, health and kvp");
         }
+        bool report = false, no_health = false;
+        for (size_t i = 0; i < c.n_fields; i++) {
+                report = report || streq(c.fields[i].name, "report");
+                no_health = no_health || (streq(c.fields[i].name, "health") && streq(c.fields[i].value, "none"));
+        }
+        if (report && no_health) manifest_die(line, "report= needs a health report (health=none)");
         Case *nc = reallocarray(cases, n_cases + 1, sizeof *nc);
         if (!nc) abort();
         cases = nc;
@@ -378,7 +384,7 @@ static void check_sshd(const Case *c, Outcome *o) {
         for (struct dirent *de; (de = readdir(d));) {
                 if (streq(de->d_name, ".") || streq(de->d_name, "..")) continue;
                 if (want && streq(de->d_name, SSHD_DROPIN_NAME)) continue;
-                flunk(o, "%s/%s written%s", SSHD_DIR, de->d_name,
+                flunk(o, "%s/%s exists%s", SSHD_DIR, de->d_name,
                       want ? " besides the drop-in" : " where passwords were not turned off");
         }
         closedir(d);
@@ -422,6 +428,9 @@ static void check_health(const Case *c, Outcome *o) {
         if (!strstr(body, tag)) flunk(o, "health body without %s:\n%s", tag, body);
         snprintf(tag, sizeof tag, "<InstanceId>%s</InstanceId>", iid);
         if (!strstr(body, tag)) flunk(o, "health body without %s:\n%s", tag, body);
+        for (size_t f = 0; f < c->n_fields; f++)
+                if (streq(c->fields[f].name, "report") && !strstr(body, c->fields[f].value))
+                        flunk(o, "health body does not say \"%s\":\n%s", c->fields[f].value, body);
         json_decref(all);
 }
 
