@@ -18,6 +18,7 @@ typedef enum Command {
         COMMAND_SHOW_CONFIG,
         COMMAND_CLEAN,
         COMMAND_VERSION,
+        COMMAND_WATCH,
 } Command;
 
 typedef struct Options {
@@ -65,6 +66,8 @@ typedef struct Context {
 #define KEPT_OVF_FILE "ovf-env.xml"           /* without UserPassword and CustomData */
 #define PROVISIONED_FILE "provisioned"        /* the VM id that was provisioned */
 #define LOCK_FILE "lock"                      /* the run lock (lib/state.c) */
+#define WATCH_STATE_FILE "scheduled-events.json" /* what the watcher handled (lib/schedevents.h) */
+#define WATCH_LOCK_FILE "watch.lock"          /* one watcher at a time */
 
 /* Path under --root; NULL on OOM. */
 char *context_path(const Context *c, const char *path);

@@ -22,6 +22,7 @@ static void usage(FILE *f) {
               "  validate [FILE|-]  check a custom-data document offline\n"
               "  show-config        effective configuration, secrets hidden\n"
               "  clean              forget state, marker and logs before capturing an image\n"
+              "  watch              Scheduled Events: drain and approve this instance's scale-in\n"
               "  version            print the version\n"
               "\n"
               "Options:\n"
@@ -42,6 +43,7 @@ static const struct {
         {"status", COMMAND_STATUS},     {"validate", COMMAND_VALIDATE},
         {"show-config", COMMAND_SHOW_CONFIG}, {"clean", COMMAND_CLEAN},
         {"version", COMMAND_VERSION},
+        {"watch", COMMAND_WATCH},
 };
 
 static int parse_args(int argc, char **argv, Options *o) {
@@ -174,6 +176,7 @@ int main(int argc, char **argv) {
                         case COMMAND_STATUS: r = cmd_status(&c); break;
                         case COMMAND_SHOW_CONFIG: r = cmd_show_config(&c); break;
                         case COMMAND_CLEAN: r = cmd_clean(&c); break;
+                        case COMMAND_WATCH: r = cmd_watch(&c); break;
                         default: r = cmd_run(&c); break;
                         }
                         http_global_cleanup();

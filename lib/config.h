@@ -42,6 +42,13 @@ typedef struct Config {
         char *ovf_media;                   /* auto */
         char *waagent_dir;                 /* /var/lib/waagent */
         char *kvp_pool;                    /* /var/lib/hyperv/.kvp_pool_1 */
+        /* --- lifecycle: verify and watch (DESIGN.md "Beyond the first boot") --- */
+        char *verify_url;                  /* "": the verify step is skipped; else a loopback URL */
+        int verify_deadline;               /* 480 s */
+        bool scheduled_events_enabled;     /* false */
+        int scheduled_events_poll_ms;      /* poll_interval: 1 s (seconds, up to 3 decimals) */
+        char ***drain_commands;            /* NULL-terminated list of argv (each NULL-terminated); NULL: none */
+        int drain_deadline;                /* 240 s */
 } Config;
 
 /* Fills c with the defaults above. */
@@ -61,6 +68,9 @@ int config_load_string(Config *c, const char *data, size_t len, Problems *proble
 /* Default locations: path (e.g. /etc/vsensor-init/config.yaml, may be missing)
  * then dropin_dir/ *.yaml in lexical order; both already joined with --root. */
 int config_load_defaults_files(Config *c, const char *path, const char *dropin_dir, Problems *problems);
+
+/* The number of drain commands in c (0 when none). */
+size_t config_drain_commands_count(const Config *c);
 
 const char *provisioning_mode_to_string(ProvisioningMode m);
 ProvisioningMode provisioning_mode_from_string(const char *s);
