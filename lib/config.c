@@ -307,7 +307,9 @@ static int apply_drain_commands(Config *c, YamlDoc *doc, const yaml_node_t *list
                                    ? (size_t)(cmd->data.sequence.items.top - cmd->data.sequence.items.start) : 0;
                 if (!cmd || cmd->type != YAML_SEQUENCE_NODE || m == 0 || m > DRAIN_ARGS_MAX) {
                         r = yamlnode_problem(p, cmd, where, "expected a list of 1 to %d strings, the program "
-                                             "first (got %s)", DRAIN_ARGS_MAX, cmd ? yamlnode_kind(cmd) : "nothing");
+                                             "first (got %s)", DRAIN_ARGS_MAX,
+                                             !cmd ? "nothing" : cmd->type != YAML_SEQUENCE_NODE ? yamlnode_kind(cmd)
+                                             : m == 0 ? "an empty list" : "too many");
                         bad = true;
                         continue;
                 }
