@@ -119,6 +119,7 @@ demo: $(PROGRAM) $(FAKE_AZURE) $(CERTS_STAMP)
 install: $(PROGRAM)
 	install -D -m 0755 $(PROGRAM) $(DESTDIR)$(SBINDIR)/vsensor-init
 	install -D -m 0644 units/vsensor-init.service $(DESTDIR)$(UNITDIR)/vsensor-init.service
+	install -D -m 0644 units/vsensor-init-watch.service $(DESTDIR)$(UNITDIR)/vsensor-init-watch.service
 	install -D -m 0644 packaging/config.yaml $(DESTDIR)$(SYSCONFDIR)/vsensor-init/config.yaml
 
 clean:

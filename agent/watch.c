@@ -14,7 +14,6 @@
 #include "imds.h"
 #include "kvp.h"
 #include "log.h"
-#include "notify.h"
 #include "retry-log.h"
 #include "run.h"
 #include "schedevents.h"
@@ -384,7 +383,6 @@ int cmd_watch(Context *c) {
         log_notice("vsensor-init %s watch: Scheduled Events for instance %s every %d ms; %zu drain command%s within %d s",
                    VERSION, name, c->config.scheduled_events_poll_ms, config_drain_commands_count(&c->config),
                    config_drain_commands_count(&c->config) == 1 ? "" : "s", c->config.drain_deadline);
-        notify_ready();
         ret = poll_loop(&w);
         if (stop_requested) log_info("stopping on a signal");
 out:
