@@ -11,6 +11,7 @@
 #include <sys/file.h>
 
 #include "commands.h"
+#include "customdata.h"
 #include "imds.h"
 #include "kvp.h"
 #include "log.h"
@@ -266,6 +267,23 @@ static int instance_name(Watch *w, char **ret) {
         }
 }
 
+/* The kept custom data, parsed only so its secrets are registered: a drain command's
+ * output that repeats one is redacted like a helper's. Missing or invalid: nothing to
+ * register. */
+static CustomData *register_secrets(Context *c) {
+        _cleanup_free_ char *path = context_state_file(c, KEPT_CUSTOM_DATA_FILE);
+        _cleanup_free_ char *data = NULL;
+        size_t len = 0;
+        if (!path || read_file_capped(path, CUSTOMDATA_MAX, &data, &len) < 0) return NULL;
+        Problems problems;
+        if (problems_init(&problems, path) < 0) return NULL;
+        CustomData *cd = NULL;
+        (void)customdata_parse(data, len, path, &cd, &problems);
+        problems_done(&problems);
+        wipe(data, len);
+        return cd;
+}
+
 static int take_lock(const char *dir) {
         int r = mkdir_p(dir, 0700);
         if (r < 0) return r;
@@ -361,6 +379,7 @@ int cmd_watch(Context *c) {
                 return EX_CANTCREAT;
         }
 
+        _cleanup_(customdata_freep) CustomData *secrets = register_secrets(c);
         Watch w = {.c = c, .client = {.base_url = c->config.imds_url}};
         w.state_path = strjoin(state_dir, "/", WATCH_STATE_FILE);
         w.kvp_pool = context_path(c, c->config.kvp_pool);

@@ -272,9 +272,10 @@ static void put_drain(const char *name, const char *sleep_s) {
                  "log=\"$VSENSOR_INIT_ROOT/drain.log\"\n"
                  "echo \"start $(date +%%s%%3N) pid=$$ args=$*\" >>\"$log\"\n"
                  "echo \"draining the vSensor ($*)\"\n"
+                 "cat %s/leak.txt 2>/dev/null\n"   /* a secret, when the test put one there */
                  "sleep %s\n"
                  "echo \"end $(date +%%s%%3N)\" >>\"$log\"\n",
-                 sleep_s);
+                 e.dir, sleep_s);
         e2e_put(&e, name, script, 0755);
 }
 
@@ -330,6 +331,10 @@ static int64_t drain_time(const char *log, const char *word, int nth) {
 
 START_TEST(own_terminate_is_drained_then_approved_once) {
         e2e_setup(&e, NULL);
+        /* A bootstrapped instance: the kept custom data holds the secrets, and the drain
+         * command prints one. */
+        e2e_put(&e, "/var/lib/vsensor-init/custom-data", e2e_custom_data, 0600);
+        e2e_write_file(&e, "leak.txt", "token " CANARY_PUSH_TOKEN "\n");
         serve_fixture("terminate-scheduled.json", 30);
         put_drain(DRAIN, "0.3");
         watch_config("[[\"" DRAIN "\", \"--reason\", \"scale-in\"]]", 20);
@@ -373,6 +378,7 @@ START_TEST(own_terminate_is_drained_then_approved_once) {
         _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
         ck_assert_uint_eq(count_of(log, "scheduled event " TERMINATE_ID ": Terminate of this instance"), 1);
         ck_assert_contains(log, "vsensor-drain[stdout]: draining the vSensor (--reason scale-in)");
+        ck_assert_contains(log, "vsensor-drain[stdout]: token (hidden)");
         ck_assert_contains(log, "drain ended after");
         ck_assert_uint_eq(count_of(log, "approved scheduled event " TERMINATE_ID), 1);
         _cleanup_free_ char *pool = path_under_root(e.root, KVP_POOL);
