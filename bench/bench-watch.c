@@ -31,6 +31,9 @@
 #define WARMUP_POLLS 100
 #define TARGET_CPU_S_PER_HOUR 2.0
 #define TARGET_PRIVATE_KIB 2048
+/* "No growth": the heap moves by a page or three either way between samples (seen: -12
+ * to +8 KiB over 10 000 and 30 000 polls); a leak of 4 bytes a poll would be 39 KiB. */
+#define GROWTH_TOLERANCE_KIB 32
 
 static const char *env_or(const char *name, const char *fallback) {
         const char *v = getenv(name);
@@ -224,12 +227,12 @@ int main(int argc, char **argv) {
         printf("  %-34s %16ld KiB %16ld KiB %10s\n", "private memory after 100 polls", wa.private_kib, ba.private_kib, "");
         printf("  %-34s %16ld KiB %16ld KiB %10s\n", "private memory at the last poll", wb.private_kib, bb.private_kib,
                "<= 2048 KiB");
-        printf("  %-34s %+16ld KiB %20s %10s\n", "growth over the measured polls", growth, "", "0");
+        printf("  %-34s %+16ld KiB %20s %10s\n", "growth over the measured polls", growth, "", "<= 32 KiB");
         printf("  %-34s %16ld KiB %16ld KiB %10s\n", "RSS at the last poll", wb.rss_kib, bb.rss_kib, "");
         printf("  (watcher at poll_interval %s s: %zu polls in %.1f s; the shell's figures are its own process, its\n"
                "   curls' CPU counted as it reaps them; its memory is the shell's alone, each curl's comes and goes)\n",
                interval, wn, (double)(wb.t_ms - wa.t_ms) / 1000.0);
-        bool ok = w_hour <= TARGET_CPU_S_PER_HOUR && wb.private_kib <= TARGET_PRIVATE_KIB && growth <= 4;
+        bool ok = w_hour <= TARGET_CPU_S_PER_HOUR && wb.private_kib <= TARGET_PRIVATE_KIB && growth <= GROWTH_TOLERANCE_KIB;
         printf("  verdict: %s\n", ok ? "within the targets" : "OUTSIDE the targets");
         fflush(stdout);
 
