@@ -339,7 +339,9 @@ static int apply_drain_commands(Config *c, YamlDoc *doc, const yaml_node_t *list
                 }
         }
         if (r < 0 || bad) {
-                drain_commands_free(v);
+                /* A bad command leaves a NULL hole: free every slot, not up to the first NULL. */
+                for (size_t i = 0; i < n; i++) strv_free(v[i]);
+                free(v);
                 return r < 0 ? r : 0;
         }
         drain_commands_free(c->drain_commands);

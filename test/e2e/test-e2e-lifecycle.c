@@ -431,6 +431,7 @@ START_TEST(preempt_is_drained_and_approved) {
         watch_config("[[\"" DRAIN "\"]]", 10);
         pid_t pid = start_watch();
         ck_assert(wait_approvals(1, 8000));
+        wait_polls(polls() + 2, 5000);   /* the approval's log line is written after the POST */
         ck_assert_int_eq(stop_watch(pid), 0);
         json_t *a = fake_server_approvals(e.fake);
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 0), "body")),
@@ -512,6 +513,7 @@ START_TEST(hanging_drain_is_killed_at_the_deadline_and_approval_still_sent) {
         watch_config("[[\"" DRAIN "\"], [\"/usr/local/sbin/second-drain\"]]", 2);
         pid_t pid = start_watch();
         ck_assert(wait_approvals(1, 10000));
+        wait_polls(polls() + 2, 5000);
         ck_assert_int_eq(stop_watch(pid), 0);
         json_t *a = fake_server_approvals(e.fake);
         int64_t approved_at = json_integer_value(json_object_get(json_array_get(a, 0), "realtime_ms"));
@@ -547,6 +549,7 @@ START_TEST(imds_down_for_3_s_then_back) {
         watch_config("[[\"" DRAIN "\"]]", 10);
         pid_t pid = start_watch();
         ck_assert(wait_approvals(1, 15000));
+        wait_polls(polls() + 2, 5000);
         ck_assert_int_eq(stop_watch(pid), 0);
 
         /* Backoff: the gaps between polls double from 0.4 s while IMDS fails, at most 5 s;
