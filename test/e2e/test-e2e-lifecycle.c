@@ -288,6 +288,7 @@ static void watch_config(const char *drain_commands, int drain_deadline) {
 }
 
 static pid_t start_watch(void) {
+        e.die_with_test = true;   /* a failed assertion must not leave a watcher behind */
         return e2e_start(&e, (const char *[]){"watch", NULL});
 }
 
