@@ -132,6 +132,7 @@ install: $(PROGRAM)
 	install -D -m 0644 units/vsensor-init.service $(DESTDIR)$(UNITDIR)/vsensor-init.service
 	install -D -m 0644 units/vsensor-init-refresh.service $(DESTDIR)$(UNITDIR)/vsensor-init-refresh.service
 	install -D -m 0644 units/vsensor-init-refresh.timer $(DESTDIR)$(UNITDIR)/vsensor-init-refresh.timer
+	install -D -m 0644 units/vsensor-init-watch.service $(DESTDIR)$(UNITDIR)/vsensor-init-watch.service
 	install -D -m 0644 packaging/config.yaml $(DESTDIR)$(SYSCONFDIR)/vsensor-init/config.yaml
 
 clean:

@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "log.h"
+#include "schedevents.h"
 #include "steps.h"
 #include "utf8.h"
 
@@ -24,6 +25,49 @@ static char *status_text(const char *s) {
 static json_t *status_json_string(const char *s) {
         _cleanup_free_ char *v = utf8_escape(s, strlen(s), 0);
         return v ? json_string(v) : NULL;
+}
+
+/* --- the watcher in status: its last poll and the events it handled --- */
+
+static SchedState *load_watch_state(Context *c) {
+        _cleanup_free_ char *path = context_state_file(c, WATCH_STATE_FILE);
+        SchedState *w = NULL;
+        if (!path || schedstate_load(path, &w) < 0) return NULL;
+        return w;
+}
+
+static json_t *watch_json(const SchedState *w) {
+        json_t *events = json_array();
+        for (size_t i = 0; w && i < w->n_records; i++) {
+                const SchedRecord *r = &w->records[i];
+#define S(x) ((x) ? json_string(x) : json_null())
+                json_array_append_new(events, json_pack("{s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o}", "id", r->id,
+                                                        "type", S(r->type), "not_before", S(r->not_before), "mine",
+                                                        r->mine, "first_seen", S(r->first_seen), "drain_started",
+                                                        S(r->drain_started), "drain_ended", S(r->drain_ended),
+                                                        "drain_result", S(r->drain_result), "approved",
+                                                        S(r->approved)));
+        }
+        return json_pack("{s:o, s:I, s:o, s:o, s:o}", "instance", S(w ? w->instance : NULL), "polls",
+                         (json_int_t)(w ? w->polls : 0), "last_poll", S(w ? w->last_poll : NULL), "last_result",
+                         S(w ? w->last_result : NULL), "events", events);
+#undef S
+}
+
+static void print_watch(const SchedState *w) {
+        if (!w || (!w->last_poll && w->n_records == 0)) {
+                printf("\nWatcher: no poll yet\n");
+                return;
+        }
+        printf("\nWatcher: instance %s, %lld polls, last %s (%s)\n", w->instance ? w->instance : "?",
+               (long long)w->polls, w->last_poll ? w->last_poll : "-", w->last_result ? w->last_result : "-");
+        if (w->n_records == 0) return;
+        printf("%-38s %-10s %-4s %-24s %s\n", "EVENT", "TYPE", "MINE", "APPROVED", "DRAIN");
+        for (size_t i = 0; i < w->n_records; i++) {
+                const SchedRecord *r = &w->records[i];
+                printf("%-38s %-10s %-4s %-24s %s\n", r->id, r->type ? r->type : "?", r->mine ? "yes" : "no",
+                       r->approved ? r->approved : "-", r->drain_result ? r->drain_result : "-");
+        }
 }
 
 int cmd_status(Context *c) {
@@ -55,6 +99,8 @@ int cmd_status(Context *c) {
                                                                                                : json_null()));
                         json_object_set_new(root, "secrets", secrets);
                 }
+                _cleanup_(schedstate_freep) SchedState *w = load_watch_state(c);
+                if (root) json_object_set_new(root, "watch", watch_json(w));
                 char *out = root ? json_dumps(root, JSON_PRESERVE_ORDER) : NULL;
                 json_decref(root);
                 if (!out) return EX_SOFTWARE;
@@ -77,6 +123,10 @@ int cmd_status(Context *c) {
                 for (size_t i = 0; i < s->n_secrets; i++)
                         printf("%-28s %-32s  %s\n", s->secrets[i].key, s->secrets[i].version,
                                s->secrets[i].updated ? s->secrets[i].updated : "-");
+        }
+        if (c->config.scheduled_events_enabled) {
+                _cleanup_(schedstate_freep) SchedState *w = load_watch_state(c);
+                print_watch(w);
         }
         return EX_OK;
 }
@@ -187,6 +237,15 @@ int cmd_show_config(Context *c) {
         for (char **h = k->key_vault_host_suffixes; h && *h; h++)
                 printf("%s%s", h == k->key_vault_host_suffixes ? "" : ", ", *h);
         printf("] }\n");
+        printf("verify: { url: \"%s\", deadline: %d }\n", k->verify_url, k->verify_deadline);
+        printf("scheduled_events:\n  enabled: %s\n  poll_interval: %d.%03d\n  drain_deadline: %d\n  drain_commands:%s\n",
+               k->scheduled_events_enabled ? "true" : "false", k->scheduled_events_poll_ms / 1000,
+               k->scheduled_events_poll_ms % 1000, k->drain_deadline, config_drain_commands_count(k) ? "" : " []");
+        for (size_t i = 0; i < config_drain_commands_count(k); i++) {
+                printf("    - [");
+                for (char **a = k->drain_commands[i]; *a; a++) printf("%s\"%s\"", a == k->drain_commands[i] ? "" : ", ", *a);
+                printf("]\n");
+        }
         if (c->opts->root) printf("# every path above is taken under --root %s\n", c->opts->root);
 
         /* The custom data it would use without network: --custom-data, else the kept copy. */
@@ -228,7 +287,8 @@ int cmd_clean(Context *c) {
                 fprintf(stderr, "vsensor-init: a run (pid %ld) is in progress; not cleaning\n", (long)holder);
                 return EX_TEMPFAIL;
         }
-        static const char *const own[] = {STATE_FILE, KEPT_CUSTOM_DATA_FILE, PROVISIONED_FILE, KEPT_OVF_FILE, LOCK_FILE};
+        static const char *const own[] = {STATE_FILE, KEPT_CUSTOM_DATA_FILE, PROVISIONED_FILE, KEPT_OVF_FILE, LOCK_FILE,
+                                          WATCH_STATE_FILE, WATCH_LOCK_FILE};
         int ret = EX_OK;
         remove_interrupted_files(dir, print_removed);
         for (size_t i = 0; i < ELEMENTSOF(own) + 2; i++) {

@@ -13,6 +13,8 @@ int cmd_refresh(Context *c);
 int cmd_show_config(Context *c);
 int cmd_clean(Context *c);
 int cmd_run(Context *c);
+/* watch: Scheduled Events until SIGTERM/SIGINT (agent/watch.c). */
+int cmd_watch(Context *c);
 /* Removes what an interrupted run left in the state directory: temporary files of atomic
  * writes (NAME.tmp.PID; custom-data's holds secrets) and installer downloads. Call with
  * the run lock held. Returns how many were removed; each is passed to removed (may be NULL). */

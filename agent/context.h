@@ -20,6 +20,7 @@ typedef enum Command {
         COMMAND_VERSION,
         COMMAND_PREFLIGHT,           /* what the network blocks (agent/preflight.c) */
         COMMAND_REFRESH,             /* Key Vault secrets: re-apply those whose version changed */
+        COMMAND_WATCH,
 } Command;
 
 typedef struct Options {
@@ -71,6 +72,8 @@ typedef struct Context {
 #define KEPT_OVF_FILE "ovf-env.xml"           /* without UserPassword and CustomData */
 #define PROVISIONED_FILE "provisioned"        /* the VM id that was provisioned */
 #define LOCK_FILE "lock"                      /* the run lock (lib/state.c) */
+#define WATCH_STATE_FILE "scheduled-events.json" /* what the watcher handled (lib/schedevents.h) */
+#define WATCH_LOCK_FILE "watch.lock"          /* one watcher at a time */
 
 /* Path under --root; NULL on OOM. */
 char *context_path(const Context *c, const char *path);

@@ -28,6 +28,7 @@ static void usage(FILE *f) {
               "  clean              forget state, marker and logs before capturing an image\n"
               "  preflight [--json] check what the network lets through (IMDS, CDN, master, apt...)\n"
               "  refresh            re-read Key Vault secrets; re-apply those whose version changed\n"
+              "  watch              Scheduled Events: drain and approve this instance's scale-in\n"
               "  version            print the version\n"
               "\n"
               "Options:\n"
@@ -50,6 +51,7 @@ static const struct {
         {"version", COMMAND_VERSION},
         {"preflight", COMMAND_PREFLIGHT},
         {"refresh", COMMAND_REFRESH},
+        {"watch", COMMAND_WATCH},
 };
 
 static int parse_args(int argc, char **argv, Options *o) {
@@ -204,6 +206,7 @@ int main(int argc, char **argv) {
                         case COMMAND_CLEAN: r = cmd_clean(&c); break;
                         case COMMAND_PREFLIGHT: r = cmd_preflight(&c); break;
                         case COMMAND_REFRESH: r = cmd_refresh(&c); break;
+                        case COMMAND_WATCH: r = cmd_watch(&c); break;
                         default: r = cmd_run(&c); break;
                         }
                         /* A remote service stayed out of reach: say how to find out why

@@ -15,6 +15,7 @@ const Step step_table[] = {
         {"network",       STEP_VSENSOR,      step_network,       "configuring load balancer mode"},
         {"ephemeral",     STEP_VSENSOR,      step_ephemeral,     "configuring ephemeral mode"},
         {"os-updates",    STEP_VSENSOR,      step_os_updates,    "enabling unattended OS upgrades"},
+        {"verify",        STEP_VSENSOR,      step_verify,        "waiting for the vSensor's health endpoint"},
         {"legacy-script", STEP_LEGACY,       step_legacy_script, "running the legacy user-data script"},
         {"finish",        STEP_FINAL,        step_finish,        "finishing"},
 };

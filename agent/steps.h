@@ -47,5 +47,6 @@ int step_pcap(Context *c);
 int step_network(Context *c);
 int step_ephemeral(Context *c);
 int step_os_updates(Context *c);
+int step_verify(Context *c);
 int step_legacy_script(Context *c);
 int step_finish(Context *c);

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "http.h"
 #include "keyvault.h"
 #include "yamlnode.h"
 
@@ -57,7 +58,9 @@ typedef enum FieldKind {
         FIELD_ATTEMPTS,
         FIELD_HTTPS_URL,       /* installer.url: what it serves runs as root */
         FIELD_HOST,            /* a DNS name: preflight.blob_suffix */
-        FIELD_BOOL,            /* true/false (stored as int) */
+        FIELD_LOOPBACK_URL_OR_EMPTY,  /* verify.url */
+        FIELD_BOOL,                   /* true/false, a bool member */
+        FIELD_INTERVAL_MS,            /* scheduled_events.poll_interval: seconds, stored in ms */
 } FieldKind;
 
 typedef struct Field {
@@ -98,15 +101,62 @@ static const Field fields[] = {
         INT("preflight", "on_failure", FIELD_BOOL, preflight_on_failure, 1),
         INT("key_vault", "deadline", FIELD_SECONDS, key_vault_deadline, 900),
         STR("key_vault", "ca_file", FIELD_PATH_OR_EMPTY, key_vault_ca_file, ""),
+        /* lifecycle: verify and watch */
+        STR("verify", "url", FIELD_LOOPBACK_URL_OR_EMPTY, verify_url, ""),
+        INT("verify", "deadline", FIELD_SECONDS, verify_deadline, 480),
+        INT("scheduled_events", "enabled", FIELD_BOOL, scheduled_events_enabled, 0),
+        INT("scheduled_events", "poll_interval", FIELD_INTERVAL_MS, scheduled_events_poll_ms, 1000),
+        INT("scheduled_events", "drain_deadline", FIELD_SECONDS, drain_deadline, 240),
+        /* scheduled_events.drain_commands is a list of lists: apply_drain_commands() */
 };
 
 static const char *const top_keys[] = { "provisioning", "report_ready", "imds", "wireserver", "installer",
-                                        "apt_lock_deadline", "helpers", "paths", "preflight", "key_vault", NULL };
-static const char *const sections[] = { "imds", "wireserver", "installer", "helpers", "paths", "preflight", "key_vault" };
+                                        "apt_lock_deadline", "helpers", "paths", "preflight", "key_vault",
+                                        "verify", "scheduled_events", NULL };
+static const char *const sections[] = { "imds", "wireserver", "installer", "helpers", "paths", "preflight",
+                                        "key_vault", "verify", "scheduled_events" };
+/* Keys of a section that are not in fields[] (parsed by a function of their own). */
+static const char *const extra_section_keys[][2] = { {"key_vault", "host_suffixes"},
+                                                     {"scheduled_events", "drain_commands"} };
 
 static bool field_is_string(const Field *f) { return f->default_string != NULL; }
 static char **field_string(Config *c, const Field *f) { return (char **)((char *)c + f->offset); }
 static int *field_int(Config *c, const Field *f) { return (int *)((char *)c + f->offset); }
+static bool *field_bool(Config *c, const Field *f) { return (bool *)((char *)c + f->offset); }
+
+/* --- scheduled_events.drain_commands: a list of argv lists --- */
+
+#define DRAIN_COMMANDS_MAX 16
+#define DRAIN_ARGS_MAX 32
+
+static void drain_commands_free(char ***v) {
+        if (!v) return;
+        for (char ***a = v; *a; a++) strv_free(*a);
+        free(v);
+}
+
+static int drain_commands_copy(char ***src, char ****ret) {
+        *ret = NULL;
+        if (!src) return 0;
+        size_t n = 0;
+        while (src[n]) n++;
+        char ***d = calloc(n + 1, sizeof *d);
+        if (!d) return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                for (char **a = src[i]; *a; a++)
+                        if (strv_push(&d[i], *a) < 0) {
+                                drain_commands_free(d);
+                                return -ENOMEM;
+                        }
+        *ret = d;
+        return 0;
+}
+
+size_t config_drain_commands_count(const Config *c) {
+        size_t n = 0;
+        while (c && c->drain_commands && c->drain_commands[n]) n++;
+        return n;
+}
 
 /* --- key_vault.host_suffixes: the one list-valued setting --- */
 
@@ -184,6 +234,8 @@ static int apply_host_suffixes(Config *c, YamlDoc *doc, const yaml_node_t *n, Pr
 void config_done(Config *c) {
         if (!c) return;
         c->key_vault_host_suffixes = (strv_free(c->key_vault_host_suffixes), NULL);
+        drain_commands_free(c->drain_commands);
+        c->drain_commands = NULL;
         for (size_t i = 0; i < ELEMENTSOF(fields); i++)
                 if (field_is_string(&fields[i])) {
                         char **s = field_string(c, &fields[i]);
@@ -203,7 +255,9 @@ int config_init_defaults(Config *c) {
                                 return -ENOMEM;
                         }
                         *field_string(&n, f) = s;
-                } else
+                } else if (f->kind == FIELD_BOOL)
+                        *field_bool(&n, f) = f->default_int != 0;
+                else
                         *field_int(&n, f) = f->default_int;
         }
         if (suffixes_copy(&n.key_vault_host_suffixes, keyvault_default_host_suffixes) < 0) {
@@ -222,6 +276,7 @@ static int config_copy(Config *dst, Config *src) {
         if (src->key_vault_host_suffixes &&
             suffixes_copy(&n.key_vault_host_suffixes, (const char *const *)src->key_vault_host_suffixes) < 0)
                 return -ENOMEM;
+        if (drain_commands_copy(src->drain_commands, &n.drain_commands) < 0) return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
                 const Field *f = &fields[i];
                 if (!field_is_string(f)) continue;
@@ -307,9 +362,111 @@ static const char *field_expected(const Field *f) {
                 return "auto or an absolute path";
         case FIELD_HOST:
                 return "a host name (letters, digits, '-' and '.'), optionally with :PORT";
+        case FIELD_LOOPBACK_URL_OR_EMPTY:
+                return "\"\" or an http:// or https:// URL whose host is a loopback address (127.0.0.0/8 or [::1])";
         default:
                 return "a value";
         }
+}
+
+/* poll_interval: seconds, with up to three decimals ("0.05" for benchmarks), 0.001..3600. */
+static int apply_interval_ms(Config *c, const Field *f, const yaml_node_t *n, const char *path, Problems *p) {
+        static const char what[] = "seconds from 0.001 to 3600 (at most three decimals)";
+        const char *s;
+        size_t len;
+        int r = yamlnode_string(n, path, what, p, &s, &len);
+        if (r == -EINVAL) return 0;
+        if (r < 0) return r;
+        long long whole = 0, frac = 0;
+        size_t i = 0, digits = 0, decimals = 0;
+        bool ok = len > 0 && len <= 12;
+        for (; ok && i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) whole = whole * 10 + (s[i] - '0');
+        if (ok && i < len && s[i] == '.') {
+                for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, decimals++) frac = frac * 10 + (s[i] - '0');
+                ok = decimals >= 1 && decimals <= 3;
+        }
+        ok = ok && i == len && digits >= 1 && !(digits > 1 && s[0] == '0');
+        while (ok && decimals < 3) {
+                frac *= 10;
+                decimals++;
+        }
+        long long ms = whole * 1000 + frac;
+        if (!ok || ms < 1 || ms > 3600 * 1000) {
+                char echo[YAMLNODE_ECHO_SIZE];
+                r = yamlnode_problem(p, n, path, "expected %s (got \"%s\")", what, yamlnode_echo(s, len, echo, sizeof echo));
+                return r < 0 ? r : 0;
+        }
+        *field_int(c, f) = (int)ms;
+        return 0;
+}
+
+/* drain_commands: a list of non-empty lists of strings, argv[0] an absolute path.
+ * Returns 0 (problems may have been added) or -ENOMEM. */
+static int apply_drain_commands(Config *c, YamlDoc *doc, const yaml_node_t *list, Problems *p) {
+        static const char path[] = "scheduled_events.drain_commands";
+        if (yamlnode_is_null(list)) {
+                drain_commands_free(c->drain_commands);
+                c->drain_commands = NULL;
+                return 0;
+        }
+        if (list->type != YAML_SEQUENCE_NODE)
+                return yamlnode_problem(p, list, path, "expected a list of commands, each a list of strings "
+                                        "such as [\"/usr/sbin/darktrace-drain\"] (got %s)", yamlnode_kind(list));
+        size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+        if (n > DRAIN_COMMANDS_MAX)
+                return yamlnode_problem(p, list, path, "at most %d commands (got %zu)", DRAIN_COMMANDS_MAX, n);
+        char ***v = calloc(n + 1, sizeof *v);
+        if (!v) return -ENOMEM;
+        int r = 0;
+        bool bad = false;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                yaml_node_t *cmd = yaml_document_get_node(&doc->document, list->data.sequence.items.start[i]);
+                char where[64];
+                snprintf(where, sizeof where, "%s[%zu]", path, i);
+                size_t m = cmd && cmd->type == YAML_SEQUENCE_NODE
+                                   ? (size_t)(cmd->data.sequence.items.top - cmd->data.sequence.items.start) : 0;
+                if (!cmd || cmd->type != YAML_SEQUENCE_NODE || m == 0 || m > DRAIN_ARGS_MAX) {
+                        r = yamlnode_problem(p, cmd, where, "expected a list of 1 to %d strings, the program "
+                                             "first (got %s)", DRAIN_ARGS_MAX,
+                                             !cmd ? "nothing" : cmd->type != YAML_SEQUENCE_NODE ? yamlnode_kind(cmd)
+                                             : m == 0 ? "an empty list" : "too many");
+                        bad = true;
+                        continue;
+                }
+                for (size_t j = 0; j < m && r >= 0; j++) {
+                        yaml_node_t *a = yaml_document_get_node(&doc->document, cmd->data.sequence.items.start[j]);
+                        char at[80];
+                        snprintf(at, sizeof at, "%s[%zu]", where, j);
+                        const char *s;
+                        size_t len;
+                        r = yamlnode_string(a, at, j == 0 ? "an absolute path" : "a string", p, &s, &len);
+                        if (r == -EINVAL) {
+                                r = 0;
+                                bad = true;
+                                continue;
+                        }
+                        if (r < 0) break;
+                        if (has_control(s, len) || (j == 0 && !valid_path(s, len))) {
+                                char echo[YAMLNODE_ECHO_SIZE];
+                                r = yamlnode_problem(p, a, at, "expected %s (got \"%s\")",
+                                                     j == 0 ? "an absolute path" : "a string without control characters",
+                                                     yamlnode_echo(s, len, echo, sizeof echo));
+                                bad = true;
+                                continue;
+                        }
+                        _cleanup_free_ char *copy = strndup(s, len);
+                        if (!copy || strv_push(&v[i], copy) < 0) r = -ENOMEM;
+                }
+        }
+        if (r < 0 || bad) {
+                /* A bad command leaves a NULL hole: free every slot, not up to the first NULL. */
+                for (size_t i = 0; i < n; i++) strv_free(v[i]);
+                free(v);
+                return r < 0 ? r : 0;
+        }
+        drain_commands_free(c->drain_commands);
+        c->drain_commands = v;
+        return 0;
 }
 
 /* Checks one value and applies it to c. Returns 0 (a problem may have been added)
@@ -320,14 +477,6 @@ static int apply_field(Config *c, const Field *f, const yaml_node_t *n, const ch
         size_t len;
         int r;
 
-        if (f->kind == FIELD_BOOL) {
-                bool v;
-                r = yamlnode_bool(n, path, p, &v);
-                if (r == -EINVAL) return 0;
-                if (r < 0) return r;
-                *field_int(c, f) = v;
-                return 0;
-        }
         if (f->kind == FIELD_SECONDS || f->kind == FIELD_ATTEMPTS) {
                 unsigned v;
                 r = yamlnode_uint(n, path, 1, f->kind == FIELD_SECONDS ? SECONDS_MAX : ATTEMPTS_MAX, p, &v);
@@ -337,8 +486,20 @@ static int apply_field(Config *c, const Field *f, const yaml_node_t *n, const ch
                 return 0;
         }
 
-        /* ca_file: "" is a value of its own, so an empty scalar is not "no value" there. */
-        if (f->kind == FIELD_PATH_OR_EMPTY && yamlnode_scalar(n, &len) && len == 0) {
+        if (f->kind == FIELD_BOOL) {
+                bool b;
+                r = yamlnode_bool(n, path, p, &b);
+                if (r == -EINVAL) return 0;
+                if (r < 0) return r;
+                *field_bool(c, f) = b;
+                return 0;
+        }
+        if (f->kind == FIELD_INTERVAL_MS) return apply_interval_ms(c, f, n, path, p);
+
+        /* ca_file and verify.url: "" is a value of its own, so an empty scalar is not
+         * "no value" there. */
+        if ((f->kind == FIELD_PATH_OR_EMPTY || f->kind == FIELD_LOOPBACK_URL_OR_EMPTY) && yamlnode_scalar(n, &len) &&
+            len == 0) {
                 s = "";
         } else {
                 r = yamlnode_string(n, path, what, p, &s, &len);
@@ -372,6 +533,9 @@ static int apply_field(Config *c, const Field *f, const yaml_node_t *n, const ch
                 break;
         case FIELD_HOST:
                 ok = valid_host(s, len);
+        case FIELD_LOOPBACK_URL_OR_EMPTY:
+                /* Its certificate is not verified: only a loopback host makes that safe. */
+                ok = len == 0 || (valid_url(s, len) && http_url_is_loopback(s));
                 break;
         default:
                 ok = false;
@@ -413,7 +577,8 @@ static int apply_document(Config *c, YamlDoc *doc, Problems *p) {
                 size_t n = 0;
                 for (size_t j = 0; j < ELEMENTSOF(fields) && n + 1 < ELEMENTSOF(keys); j++)
                         if (streq_ptr(fields[j].section, sections[i])) keys[n++] = fields[j].key;
-                if (streq(sections[i], "key_vault")) keys[n++] = "host_suffixes";
+                for (size_t j = 0; j < ELEMENTSOF(extra_section_keys) && n + 1 < ELEMENTSOF(keys); j++)
+                        if (streq(extra_section_keys[j][0], sections[i])) keys[n++] = extra_section_keys[j][1];
                 keys[n] = NULL;
                 r = yamlnode_check_mapping(doc, m, sections[i], keys, p);
                 if (r == -ENOMEM) return r;
@@ -438,6 +603,12 @@ static int apply_document(Config *c, YamlDoc *doc, Problems *p) {
         yaml_node_t *hs = kv && !yamlnode_is_null(kv) ? yamlnode_get(doc, kv, "host_suffixes", NULL) : NULL;
         if (hs) {
                 r = apply_host_suffixes(c, doc, hs, p);
+                if (r < 0) return r;
+        }
+        yaml_node_t *se = yamlnode_get(doc, root, "scheduled_events", NULL);
+        yaml_node_t *dc = se && se->type == YAML_MAPPING_NODE ? yamlnode_get(doc, se, "drain_commands", NULL) : NULL;
+        if (dc) {
+                r = apply_drain_commands(c, doc, dc, p);
                 if (r < 0) return r;
         }
         return 0;

@@ -45,12 +45,19 @@ typedef struct Config {
         /* preflight (DESIGN.md "Diagnosis"): each check's bound, and where PCAP blobs go. */
         int preflight_timeout;             /* 5 s */
         char *preflight_blob_suffix;       /* blob.core.windows.net (a host name suffix[:PORT]) */
-        int preflight_on_failure;          /* true: a step failing for a network reason runs its check */
+        bool preflight_on_failure;         /* true: a step failing for a network reason runs its check */
         /* Key Vault references (DESIGN.md "Secrets from Azure Key Vault"). */
         int key_vault_deadline;            /* 900 s */
         char *key_vault_ca_file;           /* "" */
         char **key_vault_host_suffixes;    /* NULL-terminated, lower case; default: the
                                             * four public clouds (keyvault.h) */
+        /* --- lifecycle: verify and watch (DESIGN.md "Beyond the first boot") --- */
+        char *verify_url;                  /* "": the verify step is skipped; else a loopback URL */
+        int verify_deadline;               /* 480 s */
+        bool scheduled_events_enabled;     /* false */
+        int scheduled_events_poll_ms;      /* poll_interval: 1 s (seconds, up to 3 decimals) */
+        char ***drain_commands;            /* NULL-terminated list of argv (each NULL-terminated); NULL: none */
+        int drain_deadline;                /* 240 s */
 } Config;
 
 /* Fills c with the defaults above. */
@@ -70,6 +77,9 @@ int config_load_string(Config *c, const char *data, size_t len, Problems *proble
 /* Default locations: path (e.g. /etc/vsensor-init/config.yaml, may be missing)
  * then dropin_dir/ *.yaml in lexical order; both already joined with --root. */
 int config_load_defaults_files(Config *c, const char *path, const char *dropin_dir, Problems *problems);
+
+/* The number of drain commands in c (0 when none). */
+size_t config_drain_commands_count(const Config *c);
 
 const char *provisioning_mode_to_string(ProvisioningMode m);
 ProvisioningMode provisioning_mode_from_string(const char *s);

@@ -1,5 +1,6 @@
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
@@ -143,6 +144,52 @@ static int load_ca_blob(const char *ca_file, char **ret, size_t *ret_len, char *
         return r;
 }
 
+bool http_url_is_loopback(const char *url) {
+        size_t skip;
+        if (!url) return false;
+        if (strncasecmp(url, "http://", 7) == 0)
+                skip = 7;
+        else if (strncasecmp(url, "https://", 8) == 0)
+                skip = 8;
+        else
+                return false;
+        const char *host = url + skip;
+        size_t n = strcspn(host, "/?#");
+        char buf[64];
+        if (n == 0 || n >= sizeof buf || memchr(host, '@', n)) return false;
+        memcpy(buf, host, n);
+        buf[n] = 0;
+        char *h = buf, *port = NULL;
+        if (h[0] == '[') {
+                char *close = strchr(h, ']');
+                if (!close) return false;
+                *close = 0;
+                h++;
+                if (close[1] == ':')
+                        port = close + 2;
+                else if (close[1] != 0)
+                        return false;
+                struct in6_addr a6;
+                if (inet_pton(AF_INET6, h, &a6) != 1 || !IN6_IS_ADDR_LOOPBACK(&a6)) return false;
+        } else {
+                char *colon = strchr(h, ':');
+                if (colon) {
+                        *colon = 0;
+                        port = colon + 1;
+                }
+                struct in_addr a4;
+                /* inet_pton takes only the strict dotted quad: no "127.1", no octal. */
+                if (inet_pton(AF_INET, h, &a4) != 1 || (ntohl(a4.s_addr) >> 24) != 127) return false;
+        }
+        if (port) {
+                size_t len = strlen(port);
+                if (len == 0 || len > 5 || strspn(port, "0123456789") != len) return false;
+                long v = strtol(port, NULL, 10);
+                if (v < 1 || v > 65535) return false;
+        }
+        return true;
+}
+
 static int fail(HttpResponse *ret, HttpError e, int r, const char *text) {
         ret->error = e;
         ret->status = 0;
@@ -228,6 +275,9 @@ int http_perform(const HttpRequest *req, HttpResponse *ret) {
         else
                 return fail(ret, HTTP_ERR_OTHER, -EINVAL, "unsupported method");
 
+        if (req->tls_unverified_loopback && !http_url_is_loopback(req->url))
+                return fail(ret, HTTP_ERR_OTHER, -EINVAL, "unverified TLS is only for loopback addresses");
+
         sink.max = req->max_body;
         sink.fd = req->out_fd;
 
@@ -269,8 +319,10 @@ int http_perform(const HttpRequest *req, HttpResponse *ret) {
                req->connect_timeout_ms > 0 ? req->connect_timeout_ms : (long)DEFAULT_CONNECT_TIMEOUT_MS);
         SETOPT(h, CURLOPT_TIMEOUT_MS,
                req->total_timeout_ms > 0 ? req->total_timeout_ms : (long)DEFAULT_TOTAL_TIMEOUT_MS);
-        SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L);
-        SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        /* Off only for a loopback host (checked above): the vSensor's own self-signed
+         * health endpoint. */
+        SETOPT(h, CURLOPT_SSL_VERIFYPEER, req->tls_unverified_loopback ? 0L : 1L);
+        SETOPT(h, CURLOPT_SSL_VERIFYHOST, req->tls_unverified_loopback ? 0L : 2L);
         SETOPT(h, CURLOPT_USERAGENT, "vsensor-init/" VERSION);
         if (req->max_body <= (size_t)INT64_MAX)
                 SETOPT(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_body);

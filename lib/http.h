@@ -32,6 +32,11 @@ typedef struct HttpRequest {
         bool no_proxy;               /* IMDS and the wireserver: never through a proxy */
         const char *ca_file;         /* extra trust anchor (PEM), NULL or "" for none */
         int out_fd;                  /* >= 0: stream the body to this fd (not kept in memory) */
+        /* The vSensor's own health endpoint (verify step) has a self-signed certificate:
+         * skip peer and host verification for this request only. Refused (-EINVAL)
+         * unless the URL's host is a loopback address (http_url_is_loopback), so nothing
+         * that leaves the machine is ever unverified; nothing secret may be sent with it. */
+        bool tls_unverified_loopback;
 } HttpRequest;
 
 typedef struct HttpResponse {
@@ -52,6 +57,11 @@ int http_perform(const HttpRequest *req, HttpResponse *ret);
 void http_response_clear(HttpResponse *r);
 
 const char *http_error_to_string(HttpError e);
+
+/* Whether url is http(s)://HOST[:PORT][/...] with HOST a loopback address literal:
+ * 127.0.0.0/8 in dotted-quad form or [::1]. Names (localhost) and userinfo are not
+ * accepted: what they reach depends on the resolver. */
+bool http_url_is_loopback(const char *url);
 
 /* Global libcurl init/cleanup; call once from main. */
 int http_global_init(void);

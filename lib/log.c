@@ -30,6 +30,9 @@ static bool journal_enabled;
 static const char *current_step;
 
 static int console_fd = -EBADF;
+/* Extra journal fields of the line being emitted (log_msg_fields), NULL otherwise. */
+static const char *const *extra_fields;
+#define EXTRA_FIELDS_MAX 8
 /* The first failure to write the log file (-errno, e.g. -ENOSPC), 0 when none. */
 static int log_file_errno;
 
@@ -223,8 +226,13 @@ static void emit(LogLevel importance, const char *label, const char *result, con
                     asprintf_safe(&p, "PRIORITY=%d", level_priority(importance)) >= 0 &&
                     asprintf_safe(&s, "VSENSOR_INIT_STEP=%s", step) >= 0 &&
                     (!result || asprintf_safe(&r, "VSENSOR_INIT_RESULT=%s", result) >= 0)) {
-                        struct iovec iov[6];
+                        struct iovec iov[6 + EXTRA_FIELDS_MAX];
+                        char *extra[EXTRA_FIELDS_MAX] = {0};
                         size_t n = 0;
+                        for (size_t i = 0; extra_fields && extra_fields[i] && i < EXTRA_FIELDS_MAX; i++) {
+                                extra[i] = secret_redact(extra_fields[i]);
+                                if (extra[i]) iov[n++] = (struct iovec){extra[i], strlen(extra[i])};
+                        }
                         iov[n++] = (struct iovec){m, strlen(m)};
                         iov[n++] = (struct iovec){p, strlen(p)};
                         iov[n++] = (struct iovec){(char *)"SYSLOG_IDENTIFIER=vsensor-init",
@@ -233,6 +241,7 @@ static void emit(LogLevel importance, const char *label, const char *result, con
                         iov[n++] = (struct iovec){s, strlen(s)};
                         if (r) iov[n++] = (struct iovec){r, strlen(r)};
                         (void)sd_journal_sendv(iov, (int)n);
+                        for (size_t i = 0; i < EXTRA_FIELDS_MAX; i++) free(extra[i]);
                 }
         }
 
@@ -281,6 +290,15 @@ void log_child_line(const char *child, const char *stream, const char *line) {
                 return;
         /* The line goes through redaction as a plain argument, never as a format. */
         log_msg(LOG_LEVEL_INFO, "%s%s", label, line ? line : "");
+}
+
+void log_msg_fields(LogLevel level, const char *const *fields, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        extra_fields = fields;
+        log_msgv(level, level_label(level), NULL, errno, fmt, ap);
+        extra_fields = NULL;
+        va_end(ap);
 }
 
 int log_error_errno(int r, const char *fmt, ...) {

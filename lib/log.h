@@ -49,6 +49,12 @@ void log_result(const char *result, const char *fmt, ...) _printf_(2, 3);
  * like everything else, logged at info with the child's name as prefix. */
 void log_child_line(const char *child, const char *stream, const char *line);
 
+/* Like log_msg, with extra structured journal fields: "NAME=value" strings,
+ * NULL-terminated (e.g. "EVENT_ID=...", "EVENT_TYPE=Terminate"). NAME is upper case
+ * letters, digits and '_'; the values are redacted like the message. The file and
+ * console lines carry the message only. */
+void log_msg_fields(LogLevel level, const char *const *fields, const char *fmt, ...) _printf_(3, 4);
+
 /* Logs and returns the negative errno (r may be positive; it is negated). */
 int log_error_errno(int r, const char *fmt, ...) _printf_(2, 3);
 

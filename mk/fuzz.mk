@@ -7,7 +7,7 @@
 # Seeds are test/fuzz/corpus/NAME (read only); what the fuzzers learn goes to
 # $(FUZZ_BUILD)/corpus/NAME, crashes to $(FUZZ_BUILD)/artifacts/.
 
-FUZZ_TARGETS       := customdata config imds ovf goalstate base64
+FUZZ_TARGETS       := customdata config imds ovf goalstate base64 schedevents
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 15
 FUZZ_CC            ?= clang

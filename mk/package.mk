@@ -17,7 +17,7 @@ DEB_FILE   := $(DEB_DIR)/vsensor-init_$(VERSION)_$(DEB_ARCH).deb
 # What the package is built from: everything `make all install` reads, the debian/
 # directory, and the files debian/*.install, *.docs and *.manpages name. MAKEFLAGS is
 # dropped so the package is built the same whatever `make deb` was called with.
-DEB_INPUTS := Makefile COPYING README.md $(wildcard agent/*.[ch] lib/*.[ch]) units/vsensor-init.service \
+DEB_INPUTS := Makefile COPYING README.md $(wildcard agent/*.[ch] lib/*.[ch]) units/vsensor-init.service units/vsensor-init-watch.service \
 	units/vsensor-init-refresh.service units/vsensor-init-refresh.timer \
 	packaging/config.yaml packaging/walinuxagent-after-vsensor-init.conf $(wildcard packaging/debian/* \
 	packaging/debian/source/* packaging/azure/* packaging/image/*) doc/vsensor-init.8 doc/vsensor-init.yaml.5

@@ -382,6 +382,57 @@ START_TEST(test_key_vault_set) {
 }
 END_TEST
 
+/* --- lifecycle: verify and scheduled_events (outside dump(), which the corpus shares) --- */
+
+START_TEST(test_lifecycle_defaults_and_values) {
+        Config c;
+        Problems p;
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_str_eq(c.verify_url, "");
+        ck_assert_int_eq(c.verify_deadline, 480);
+        ck_assert(!c.scheduled_events_enabled);
+        ck_assert_int_eq(c.scheduled_events_poll_ms, 1000);
+        ck_assert_int_eq(c.drain_deadline, 240);
+        ck_assert_uint_eq(config_drain_commands_count(&c), 0);
+
+        static const char doc[] = "verify: { url: \"https://[::1]:8443/healthcheck\", deadline: 30 }\n"
+                                  "scheduled_events:\n"
+                                  "  enabled: True\n"
+                                  "  poll_interval: \"0.25\"\n"
+                                  "  drain_deadline: 90\n"
+                                  "  drain_commands:\n"
+                                  "    - [/usr/sbin/darktrace-drain]\n"
+                                  "    - [\"/usr/bin/logger\", \"-t\", \"scale-in\", \"\"]\n";
+        ck_assert_int_eq(problems_init(&p, "input.yaml"), 0);
+        ck_assert_int_eq(config_load_string(&c, doc, strlen(doc), &p), 0);
+        ck_assert_str_eq(c.verify_url, "https://[::1]:8443/healthcheck");
+        ck_assert_int_eq(c.verify_deadline, 30);
+        ck_assert(c.scheduled_events_enabled);
+        ck_assert_int_eq(c.scheduled_events_poll_ms, 250);
+        ck_assert_int_eq(c.drain_deadline, 90);
+        ck_assert_uint_eq(config_drain_commands_count(&c), 2);
+        ck_assert_str_eq(c.drain_commands[0][0], "/usr/sbin/darktrace-drain");
+        ck_assert_ptr_null(c.drain_commands[0][1]);
+        ck_assert_str_eq(c.drain_commands[1][2], "scale-in");
+        ck_assert_str_eq(c.drain_commands[1][3], "");
+        ck_assert_ptr_null(c.drain_commands[1][4]);
+
+        /* A later file with a problem changes nothing, the list included; an empty url
+         * and an empty list are values of their own. */
+        static const char bad[] = "scheduled_events: { drain_commands: [[rel]] , poll_interval: 2 }\n";
+        ck_assert_int_eq(config_load_string(&c, bad, strlen(bad), &p), -EINVAL);
+        ck_assert_uint_eq(config_drain_commands_count(&c), 2);
+        ck_assert_int_eq(c.scheduled_events_poll_ms, 250);
+        static const char empty[] = "verify: { url: \"\" }\nscheduled_events: { drain_commands: [], poll_interval: 3 }\n";
+        ck_assert_int_eq(config_load_string(&c, empty, strlen(empty), &p), 0);
+        ck_assert_str_eq(c.verify_url, "");
+        ck_assert_uint_eq(config_drain_commands_count(&c), 0);
+        ck_assert_int_eq(c.scheduled_events_poll_ms, 3000);
+        config_done(&c);
+        problems_done(&p);
+}
+END_TEST
+
 START_TEST(test_key_vault_bad) {
         static const char yaml[] = "key_vault:\n"
                                    "  deadline: 0\n"
@@ -410,6 +461,24 @@ START_TEST(test_key_vault_bad) {
 }
 END_TEST
 
+START_TEST(test_lifecycle_package_config) {
+        /* The package's configuration turns both on. */
+        Config c;
+        Problems p;
+        _cleanup_free_ char *path = strjoin(tu_top(), "/packaging/config.yaml", NULL);
+        ck_assert_int_eq(config_init_defaults(&c), 0);
+        ck_assert_int_eq(problems_init(&p, path), 0);
+        int r = config_load_file(&c, path, &p);
+        _cleanup_free_ char *text = tu_problems_text(&p);
+        ck_assert_msg(r == 0, "%s", text);
+        ck_assert_str_eq(c.verify_url, "https://127.0.0.1/healthcheck");
+        ck_assert(c.scheduled_events_enabled);
+        ck_assert_int_eq(c.scheduled_events_poll_ms, 1000);
+        config_done(&c);
+        problems_done(&p);
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("corpus");
@@ -425,6 +494,8 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_key_vault_defaults);
         tcase_add_test(tc, test_key_vault_set);
         tcase_add_test(tc, test_key_vault_bad);
+        tcase_add_test(tc, test_lifecycle_defaults_and_values);
+        tcase_add_test(tc, test_lifecycle_package_config);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("files");

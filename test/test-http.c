@@ -569,6 +569,58 @@ START_TEST(test_error_strings) {
 }
 END_TEST
 
+/* --- lifecycle: unverified TLS for the vSensor's loopback health endpoint only --- */
+
+static const struct {
+        const char *url;
+        bool loopback;
+} loopback_urls[] = {
+        {"https://127.0.0.1/healthcheck", true}, {"http://127.0.0.1:8080/x", true}, {"https://127.255.0.9", true},
+        {"HTTPS://127.0.0.1/", true}, {"https://[::1]:443/healthcheck", true}, {"https://[::1]", true},
+        {"https://10.0.0.4/healthcheck", false}, {"https://localhost/healthcheck", false},
+        {"https://127.0.0.1.example.com/", false}, {"https://user@127.0.0.1/", false}, {"https://127.1/", false},
+        {"https://0177.0.0.1/", false}, {"https://[::2]/", false}, {"https://[::ffff:10.0.0.1]/", false},
+        {"https://127.0.0.1:0/", false}, {"https://127.0.0.1:65536/", false}, {"https://127.0.0.1:/", false},
+        {"ftp://127.0.0.1/", false}, {"127.0.0.1", false}, {"https://", false}, {"https://[::1/", false},
+};
+
+START_TEST(test_url_is_loopback) {
+        ck_assert_msg(http_url_is_loopback(loopback_urls[_i].url) == loopback_urls[_i].loopback, "%s",
+                      loopback_urls[_i].url);
+}
+END_TEST
+
+START_TEST(test_unverified_tls_only_for_loopback) {
+        /* A self-signed (untrusted) certificate on 127.0.0.1: verified, it fails; with
+         * the option, it answers. */
+        FakeServer *s = start("untrusted");
+        route1(s, "GET", "/healthcheck", &(FakeResponse){.body = "ok"});
+        _cleanup_free_ char *url = url_of(s, true, "/healthcheck");
+        HttpResponse r;
+        ck_assert_int_eq(http_perform(&(HttpRequest){.url = url, .max_body = 100, .out_fd = -1,
+                                                     .connect_timeout_ms = TLS_CONNECT_MS},
+                                      &r),
+                         -EPROTO);
+        ck_assert_int_eq(http_perform(&(HttpRequest){.url = url, .max_body = 100, .out_fd = -1,
+                                                     .connect_timeout_ms = TLS_CONNECT_MS,
+                                                     .tls_unverified_loopback = true},
+                                      &r),
+                         0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(r.body, "ok");
+        http_response_clear(&r);
+        ck_assert_uint_eq(fake_server_count(s, "GET", "/healthcheck"), 1);
+        fake_server_stop(s);
+
+        /* Any other host: refused before a connection is made. */
+        ck_assert_int_eq(http_perform(&(HttpRequest){.url = "https://192.0.2.1/healthcheck", .max_body = 100,
+                                                     .out_fd = -1, .tls_unverified_loopback = true},
+                                      &r),
+                         -EINVAL);
+        ck_assert_str_eq(r.message, "unverified TLS is only for loopback addresses");
+}
+END_TEST
+
 static int run_make_certs(const char *dir) {
         pid_t pid = fork();
         if (pid < 0) return -errno;
@@ -610,6 +662,8 @@ static Suite *http_suite(void) {
         tcase_add_test(tc, test_no_proxy);
         tcase_add_test(tc, test_fake_scenario_and_record);
         tcase_add_test(tc, test_error_strings);
+        tcase_add_loop_test(tc, test_url_is_loopback, 0, (int)ELEMENTSOF(loopback_urls));
+        tcase_add_test(tc, test_unverified_tls_only_for_loopback);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -61,8 +61,25 @@ typedef struct Listener {
         bool tls;
 } Listener;
 
+/* The Scheduled Events script (fake_server_scheduled_events), under the server lock. */
+typedef struct EventsStep {
+        json_t *document;      /* NULL: answer status */
+        int status;
+        int duration_ms;
+} EventsStep;
+
+typedef struct Events {
+        EventsStep *steps;
+        size_t n, current;
+        int64_t step_start_ms;       /* monotonic, 0 until the first request */
+        int64_t step_start_real_ms;  /* the same moment on the wall clock, for NotBefore "+N" */
+        json_t *approved;            /* {EventId: true} */
+        json_t *approvals;           /* every POST */
+} Events;
+
 struct FakeServer {
         pthread_mutex_t lock;
+        Events *events;
         pthread_cond_t cond;   /* signalled when stopping, wakes delays and hangs */
         bool stopping;
         Listener http, https;
@@ -345,6 +362,166 @@ static enum MHD_Result answer(struct MHD_Connection *con, const Entry *e) {
         return ok;
 }
 
+/* ---- Scheduled Events ---- */
+
+static void events_free(Events *ev) {
+        if (!ev) return;
+        for (size_t i = 0; i < ev->n; i++) json_decref(ev->steps[i].document);
+        free(ev->steps);
+        json_decref(ev->approved);
+        json_decref(ev->approvals);
+        free(ev);
+}
+
+/* The step being served now; called with the lock held. */
+static EventsStep *events_step(Events *ev) {
+        int64_t now = now_monotonic_ms();
+        if (ev->step_start_ms == 0) {
+                ev->step_start_ms = now;
+                ev->step_start_real_ms = now_realtime_ms();
+        }
+        while (ev->current + 1 < ev->n && ev->steps[ev->current].duration_ms > 0 &&
+               now - ev->step_start_ms >= ev->steps[ev->current].duration_ms) {
+                int d = ev->steps[ev->current].duration_ms;
+                ev->step_start_ms += d;
+                ev->step_start_real_ms += d;
+                ev->current++;
+        }
+        return &ev->steps[ev->current];
+}
+
+static void rfc1123(int64_t real_ms, char *buf, size_t size) {
+        time_t t = (time_t)(real_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+        static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+        snprintf(buf, size, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+                 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* The document as served now: NotBefore "+N" resolved, approved events Started. Called
+ * with the lock held; returns a new string. */
+static char *events_render(Events *ev, const EventsStep *st) {
+        json_t *doc = json_deep_copy(st->document);
+        if (!doc) return NULL;
+        json_t *events = json_object_get(doc, "Events");
+        size_t i, approved = 0;
+        json_t *e;
+        json_array_foreach(events, i, e) {
+                const char *nb = json_string_value(json_object_get(e, "NotBefore"));
+                if (nb && nb[0] == '+') {
+                        char when[64];
+                        rfc1123(ev->step_start_real_ms + strtoll(nb + 1, NULL, 10) * 1000, when, sizeof when);
+                        json_object_set_new(e, "NotBefore", json_string(when));
+                }
+                const char *id = json_string_value(json_object_get(e, "EventId"));
+                if (id && json_object_get(ev->approved, id)) {
+                        json_object_set_new(e, "EventStatus", json_string("Started"));
+                        json_object_set_new(e, "NotBefore", json_string(""));
+                        approved++;
+                }
+        }
+        json_t *inc = json_object_get(doc, "DocumentIncarnation");
+        if (json_is_integer(inc)) json_object_set_new(doc, "DocumentIncarnation",
+                                                      json_integer(json_integer_value(inc) + (json_int_t)approved));
+        char *text = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        return text;
+}
+
+/* Whether body is {"StartRequests":[{"EventId":ID}...]} naming only events of st; fills ids. */
+static bool events_valid_approval(const EventsStep *st, const char *body, size_t len, json_t *ids) {
+        json_t *root = json_loadb(body ? body : "", len, 0, NULL);
+        json_t *list = json_object_get(root, "StartRequests");
+        bool ok = st->document && json_is_array(list) && json_array_size(list) > 0;
+        size_t i, j;
+        json_t *r, *e;
+        json_array_foreach(list, i, r) {
+                const char *id = json_string_value(json_object_get(r, "EventId"));
+                bool found = false;
+                json_array_foreach(json_object_get(st->document, "Events"), j, e)
+                        if (id && streq_ptr(json_string_value(json_object_get(e, "EventId")), id)) found = true;
+                if (!found) ok = false;
+                else json_array_append_new(ids, json_string(id));
+        }
+        json_decref(root);
+        return ok;
+}
+
+static enum MHD_Result scheduled_events_answer(FakeServer *s, struct MHD_Connection *con, const char *method, Req *q) {
+        Entry out = {.status = 200, .content_type = (char *)"application/json"};
+        _cleanup_free_ char *text = NULL;
+        bool reset = false;
+        pthread_mutex_lock(&s->lock);
+        Events *ev = s->events;
+        EventsStep *st = events_step(ev);
+        if (streq(method, "POST")) {
+                json_t *ids = json_array();
+                bool ok = events_valid_approval(st, q->body, q->len, ids);
+                size_t i;
+                json_t *id;
+                if (ok) json_array_foreach(ids, i, id) json_object_set_new(ev->approved, json_string_value(id), json_true());
+                else json_array_clear(ids);
+                out.status = ok ? 200 : 400;
+                json_array_append_new(ev->approvals,
+                                      json_pack("{s:o, s:i, s:I, s:I, s:o}", "body", json_bytes(q->body, q->len),
+                                                "status", out.status, "time_ms", (json_int_t)now_monotonic_ms(),
+                                                "realtime_ms", (json_int_t)now_realtime_ms(), "event_ids", ids));
+                text = strdup("");
+        } else if (!st->document) {
+                reset = st->status == 0;
+                out.status = st->status;
+                text = strdup("IMDS is not answering (scripted)\n");
+                out.content_type = (char *)"text/plain";
+        } else
+                text = events_render(ev, st);
+        pthread_mutex_unlock(&s->lock);
+        if (reset || !text) return MHD_NO;
+        out.body = text;
+        out.body_len = strlen(text);
+        return answer(con, &out);
+}
+
+int fake_server_scheduled_events(FakeServer *s, const FakeEventsStep *steps, size_t n) {
+        if (!s || !steps || n == 0) return -EINVAL;
+        Events *ev = calloc(1, sizeof *ev);
+        if (!ev) return -ENOMEM;
+        ev->steps = calloc(n, sizeof *ev->steps);
+        ev->approved = json_object();
+        ev->approvals = json_array();
+        ev->n = n;
+        if (!ev->steps || !ev->approved || !ev->approvals) {
+                events_free(ev);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                ev->steps[i].status = steps[i].status;
+                ev->steps[i].duration_ms = steps[i].duration_ms;
+                if (!steps[i].document) continue;
+                ev->steps[i].document = json_loads(steps[i].document, JSON_REJECT_DUPLICATES, NULL);
+                if (!json_is_object(ev->steps[i].document)) {
+                        events_free(ev);
+                        return -EINVAL;
+                }
+        }
+        /* Handlers use the script only under the lock, so a replaced one can go at once. */
+        pthread_mutex_lock(&s->lock);
+        Events *old = s->events;
+        s->events = ev;
+        pthread_mutex_unlock(&s->lock);
+        events_free(old);
+        return 0;
+}
+
+json_t *fake_server_approvals(FakeServer *s) {
+        pthread_mutex_lock(&s->lock);
+        json_t *copy = s->events ? json_deep_copy(s->events->approvals) : json_array();
+        pthread_mutex_unlock(&s->lock);
+        return copy;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *con, const char *url, const char *method,
                                const char *version, const char *upload, size_t *upload_size, void **con_cls) {
         Listener *l = cls;
@@ -375,6 +552,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *con, const char
         }
 
         record_request(l, con, url, method, q);
+
+        if (streq(url, "/metadata/scheduledevents")) {
+                pthread_mutex_lock(&s->lock);
+                bool scripted = s->events != NULL;
+                pthread_mutex_unlock(&s->lock);
+                if (scripted) return scheduled_events_answer(s, con, method, q);
+        }
 
         int retry_after = -1;
         bool admitted = true;
@@ -595,6 +779,40 @@ static int scenario_response(const char *dir, json_t *jr, FakeResponse *fr, char
         return 0;
 }
 
+/* "scheduled_events": [{"document_file": F | "document": {...} | "status": N, "duration_ms": MS}] */
+static int scenario_scheduled_events(FakeServer *s, const char *dir, json_t *list) {
+        size_t n = json_array_size(list);
+        if (!json_is_array(list) || n == 0) return -EINVAL;
+        FakeEventsStep *steps = calloc(n, sizeof *steps);
+        char **texts = calloc(n, sizeof *texts);
+        int r = steps && texts ? 0 : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                json_error_t err;
+                const char *file = NULL;
+                json_t *doc = NULL;
+                int status = 0, duration = 0;
+                if (json_unpack_ex(json_array_get(list, i), &err, JSON_STRICT, "{s?s, s?o, s?i, s?i}", "document_file",
+                                   &file, "document", &doc, "status", &status, "duration_ms", &duration) < 0 ||
+                    (file && doc) || duration < 0) {
+                        r = -EINVAL;
+                        break;
+                }
+                if (file) {
+                        _cleanup_free_ char *p = file[0] == '/' ? strdup(file) : strjoin(dir, "/", file);
+                        r = p ? read_file_capped(p, BODY_FILE_MAX, &texts[i], NULL) : -ENOMEM;
+                } else if (doc) {
+                        texts[i] = json_dumps(doc, JSON_COMPACT);
+                        if (!texts[i]) r = -ENOMEM;
+                }
+                steps[i] = (FakeEventsStep){.document = texts[i], .status = status, .duration_ms = duration};
+        }
+        if (r >= 0) r = fake_server_scheduled_events(s, steps, n);
+        for (size_t i = 0; texts && i < n; i++) free(texts[i]);
+        free(texts);
+        free(steps);
+        return r;
+}
+
 int fake_server_load_scenario(FakeServer *s, const char *path) {
         json_error_t err;
         json_t *routes = NULL;
@@ -604,7 +822,9 @@ int fake_server_load_scenario(FakeServer *s, const char *path) {
         if (!dir) return -ENOMEM;
         json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
         if (!root) return -EINVAL;
-        if (json_unpack_ex(root, &err, JSON_STRICT, "{s:o}", "routes", &routes) < 0 || !json_is_array(routes)) {
+        json_t *sched = NULL;
+        if (json_unpack_ex(root, &err, JSON_STRICT, "{s:o, s?o}", "routes", &routes, "scheduled_events", &sched) < 0 ||
+            !json_is_array(routes) || (sched && scenario_scheduled_events(s, dir, sched) < 0)) {
                 json_decref(root);
                 return -EINVAL;
         }
@@ -676,6 +896,7 @@ void fake_server_stop(FakeServer *s) {
                 s->routes = next;
         }
         json_decref(s->requests);
+        events_free(s->events);
         if (s->record) fclose(s->record);
         if (s->key) wipe(s->key, strlen(s->key));
         free(s->key);

@@ -51,10 +51,30 @@ unsigned fake_server_port(FakeServer *s, bool https);
 char *fake_server_url(FakeServer *s, bool https);            /* "http://ADDRESS:PORT" (127.0.0.1 for 0.0.0.0), new string */
 /* Scripts method+path (path without query string; exact match) -> responses (copied). Replaces an earlier route. */
 int fake_server_route(FakeServer *s, const char *method, const char *path, const FakeResponse *r, size_t n);
-/* Loads routes from a JSON scenario file: {"routes":[{"method":"GET","path":"/x","responses":[{"status":503,"times":2},{"status":200,"body":"...","body_file":"relative/to/scenario/dir","headers":{"Retry-After":"1"},"delay_ms":0,"truncate_at":0,"reset":false,"hang":false,"body_repeat_size":0,"content_type":"...","basic_auth":"user:password","date_offset_s":600,"for_ms":0,"bearer":"TOKEN"}]}]} */
+/* Loads routes from a JSON scenario file (and, with "scheduled_events": [{"document_file": "relative/to/scenario/dir" or
+ * "document": {...} or "status": 503, "duration_ms": 0}], the Scheduled Events script): {"routes":[{"method":"GET","path":"/x","responses":[{"status":503,"times":2},{"status":200,"body":"...","body_file":"relative/to/scenario/dir","headers":{"Retry-After":"1"},"delay_ms":0,"truncate_at":0,"reset":false,"hang":false,"body_repeat_size":0,"content_type":"...","basic_auth":"user:password","date_offset_s":600,"for_ms":0,"bearer":"TOKEN"}]}]} */
 int fake_server_load_scenario(FakeServer *s, const char *path);
 size_t fake_server_count(FakeServer *s, const char *method, const char *path);   /* requests seen */
 /* time_ms is now_monotonic_ms() when the request had fully arrived. */
 /* New reference: JSON array of {"method","path","query","headers":{lowercased name: value},"body","time_ms","tls":bool} */
 json_t *fake_server_requests(FakeServer *s);
 void fake_server_stop(FakeServer *s);   /* accepts NULL; wakes hanging handlers and joins */
+
+/* ---- Scheduled Events (IMDS /metadata/scheduledevents, shapes of
+ * Azure-Samples/scheduled-events-mock-server; fixtures in test/data/scheduledevents/) ---- */
+typedef struct FakeEventsStep {
+        const char *document;   /* a Scheduled Events document (JSON); NULL: answer `status` instead */
+        int status;             /* with document NULL: this HTTP status; 0: close the connection unanswered */
+        int duration_ms;        /* the step lasts this long from its first request; 0 (and the last step): forever */
+} FakeEventsStep;
+/* Scripts GET /metadata/scheduledevents: the steps in turn, each from its first request
+ * on (replaces an earlier script). In a document, a NotBefore "+N" is served as the time
+ * N seconds after the step's first request, in Azure's RFC 1123 form, the same on every
+ * poll. An approved event is served from then on with EventStatus "Started" and
+ * NotBefore "" and DocumentIncarnation goes up, as Azure and the mock server do.
+ * POST answers 200 to {"StartRequests":[{"EventId":"ID"},...]} when every ID is an
+ * event of the step being served, else 400 with nothing approved. Returns 0 or -errno. */
+int fake_server_scheduled_events(FakeServer *s, const FakeEventsStep *steps, size_t n);
+/* New reference: every POST to the route, in order: [{"body","status","time_ms",
+ * "realtime_ms","event_ids":[...]}] (event_ids: those it approved). */
+json_t *fake_server_approvals(FakeServer *s);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -196,9 +197,11 @@ static pid_t start(E2e *e, const char *const *args, const char *stdin_path) {
         size_t n = 5;
         for (const char *const *a = args; a && *a && n < 31; a++) argv[n++] = *a;
         argv[n] = NULL;
+        pid_t parent = getpid();
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
+                if (e->die_with_test && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)) _exit(127);
                 char out[320], err[320];
                 output_paths(e, getpid(), out, sizeof out, err, sizeof err);
                 int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);

@@ -25,6 +25,9 @@ typedef struct E2e {
         const char *const *extra_env; /* "NAME=value" strings added to the agent's minimal
                                        * environment by the next runs (e.g. LD_PRELOAD of
                                        * a fault shim); NULL-terminated, may be NULL */
+        bool die_with_test;           /* agents started from now get PR_SET_PDEATHSIG(SIGKILL):
+                                       * a long-running one (watch) never outlives a test
+                                       * that failed before stopping it */
 } E2e;
 
 typedef struct E2eOptions {
