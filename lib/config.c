@@ -533,6 +533,7 @@ static int apply_field(Config *c, const Field *f, const yaml_node_t *n, const ch
                 break;
         case FIELD_HOST:
                 ok = valid_host(s, len);
+                break;
         case FIELD_LOOPBACK_URL_OR_EMPTY:
                 /* Its certificate is not verified: only a loopback host makes that safe. */
                 ok = len == 0 || (valid_url(s, len) && http_url_is_loopback(s));
