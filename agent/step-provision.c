@@ -206,7 +206,7 @@ static int write_authorized_keys(Context *c, int rootfd, const Account *acct, ch
         _cleanup_close_ int fd = safe_openat(dfd, "/authorized_keys", O_RDONLY, 0);
         int r = fd;
         if (fd >= 0) r = safe_check(fd, SAFE_REGULAR | SAFE_ONE_LINK | SAFE_OWNED, acct->uid);
-        if (r >= 0) r = safe_read_fd(fd, SSHKEY_FILE_MAX, &old, NULL);
+        if (r >= 0) r = read_fd_capped(fd, SSHKEY_FILE_MAX, &old, NULL);
         if (r == -EFBIG)
                 return step_fail(c, EX_CANTCREAT, "%s is larger than 1 MiB: not rewritten, no key added; make it smaller, "
                                  "then run vsensor-init again", file);

@@ -234,51 +234,10 @@ int safe_write(const char *root, const char *path, const void *data, size_t len,
         return safe_write_at(dfd, base, data, len, mode, uid, gid);
 }
 
-int safe_read_fd(int fd, size_t max, char **ret, size_t *ret_len) {
-        if (max > SIZE_MAX / 4) max = SIZE_MAX / 4;
-        size_t cap = 4096, len = 0;
-        _cleanup_free_ char *buf = malloc(cap + 1);
-        if (!buf) return -ENOMEM;
-        for (;;) {
-                if (len == cap) {
-                        if (cap > max) {
-                                wipe(buf, len);
-                                return -EFBIG;
-                        }
-                        size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-                        /* Not realloc: it could leave a copy of the bytes behind. */
-                        char *nb = malloc(ncap + 1);
-                        if (!nb) return -ENOMEM;
-                        memcpy(nb, buf, len);
-                        wipe(buf, len);
-                        free(buf);
-                        buf = nb;
-                        cap = ncap;
-                }
-                ssize_t n = read(fd, buf + len, cap - len);
-                if (n < 0) {
-                        if (errno == EINTR) continue;
-                        int r = -errno;
-                        wipe(buf, len);
-                        return r;
-                }
-                if (n == 0) break;
-                len += (size_t)n;
-                if (len > max) {
-                        wipe(buf, len);
-                        return -EFBIG;
-                }
-        }
-        buf[len] = 0;
-        if (ret_len) *ret_len = len;
-        *ret = TAKE_PTR(buf);
-        return 0;
-}
-
 int safe_read(const char *root, const char *path, size_t max, uid_t owner, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = safe_open(root, path, O_RDONLY, 0);
         if (fd < 0) return fd;
         int r = safe_check(fd, SAFE_REGULAR | SAFE_ONE_LINK | (owner != SAFE_NO_OWNER ? SAFE_OWNED : 0), owner);
         if (r < 0) return r;
-        return safe_read_fd(fd, max, ret, ret_len);
+        return read_fd_capped(fd, max, ret, ret_len);
 }

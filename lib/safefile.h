@@ -65,8 +65,7 @@ int safe_write(const char *root, const char *path, const void *data, size_t len,
 /* Reads the regular file path inside the root (one link, owned by owner or by us when
  * owner is not SAFE_NO_OWNER) into a NUL-terminated buffer; -EFBIG above max. */
 int safe_read(const char *root, const char *path, size_t max, uid_t owner, char **ret, size_t *ret_len);
-/* Same on an opened fd (read from its current offset). */
-int safe_read_fd(int fd, size_t max, char **ret, size_t *ret_len);
+/* On an fd already opened and checked: read_fd_capped (lib/util). */
 
 /* The words for the errors above, strerror() for the others. */
 const char *safe_strerror(int r);

@@ -83,9 +83,7 @@ char *path_dirname(const char *path) {
         return strndup(path, (size_t)(slash - path));
 }
 
-int read_file_capped(const char *path, size_t max, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) return -errno;
+int read_fd_capped(int fd, size_t max, char **ret, size_t *ret_len) {
         /* No file is that large; keeps max + 1 and cap * 2 from wrapping. */
         if (max > SIZE_MAX / 4) max = SIZE_MAX / 4;
         size_t cap = 4096, len = 0;
@@ -125,6 +123,12 @@ int read_file_capped(const char *path, size_t max, char **ret, size_t *ret_len) 
         if (ret_len) *ret_len = len;
         *ret = TAKE_PTR(buf);
         return 0;
+}
+
+int read_file_capped(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) return -errno;
+        return read_fd_capped(fd, max, ret, ret_len);
 }
 
 int write_all(int fd, const void *data, size_t len) {

@@ -71,6 +71,9 @@ char *path_dirname(const char *path);
 
 /* Reads a whole file into a NUL-terminated buffer; -EFBIG when larger than max. */
 int read_file_capped(const char *path, size_t max, char **ret, size_t *ret_len);
+/* Same on an opened fd, from its current offset: the one capped read loop, also behind
+ * safe_read (lib/safefile). Every buffer it drops is wiped (the bytes may be secrets). */
+int read_fd_capped(int fd, size_t max, char **ret, size_t *ret_len);
 /* Writes data to path atomically: temp file in the same directory (mode), fsync,
  * rename, fsync the directory; the temp file is unlinked on any failure. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
