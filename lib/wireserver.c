@@ -9,6 +9,7 @@
 
 #include "http.h"
 #include "retry.h"
+#include "utf8.h"
 #include "util.h"
 #include "xmlutil.h"
 
@@ -200,39 +201,6 @@ static void buf_add_escaped(Buf *b, const char *s, size_t n) {
                 case '\'': buf_adds(b, "&apos;"); break;
                 default: buf_add(b, s + i, 1); break;
                 }
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid: overlong
- * forms, surrogates and code points above U+10FFFF are invalid. */
-static size_t utf8_sequence_length(const unsigned char *s, size_t n) {
-        unsigned c = s[0];
-        size_t len;
-        uint32_t cp;
-
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xC2 && c <= 0xDF) {
-                len = 2;
-                cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-                len = 3;
-                cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-                len = 4;
-                cp = c & 0x07;
-        } else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xC0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3F);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-                return 0;
-        return len;
 }
 
 /* Appends the description: at most 512 characters counted before escaping, control
