@@ -192,26 +192,32 @@ const char *state_get_secret_version(const State *s, const char *key) {
         return NULL;
 }
 
-/* Takes ownership of key, version and updated (freed on failure). */
-static int secrets_put(State *s, char *key, char *version, char *updated) {
+/* Records key's version (both copied) with updated (taken, freed on failure): one
+ * place for both callers, state_set_secret_version and the state file parser. */
+static int secrets_put(State *s, const char *key, const char *version, char *updated) {
+        char *v = strdup(version);
+        if (!v) {
+                free(updated);
+                return -ENOMEM;
+        }
         for (size_t i = 0; i < s->n_secrets; i++)
                 if (streq(s->secrets[i].key, key)) {
-                        free(key);
                         free(s->secrets[i].version);
                         free(s->secrets[i].updated);
-                        s->secrets[i].version = version;
+                        s->secrets[i].version = v;
                         s->secrets[i].updated = updated;
                         return 0;
                 }
-        SecretVersion *n = realloc(s->secrets, (s->n_secrets + 1) * sizeof(SecretVersion));
+        char *k = strdup(key);
+        SecretVersion *n = k ? realloc(s->secrets, (s->n_secrets + 1) * sizeof(SecretVersion)) : NULL;
         if (!n) {
-                free(key);
-                free(version);
+                free(k);
+                free(v);
                 free(updated);
                 return -ENOMEM;
         }
         s->secrets = n;
-        s->secrets[s->n_secrets++] = (SecretVersion){.key = key, .version = version, .updated = updated};
+        s->secrets[s->n_secrets++] = (SecretVersion){.key = k, .version = v, .updated = updated};
         return 0;
 }
 
@@ -220,14 +226,7 @@ int state_set_secret_version(State *s, const char *key, const char *version) {
         char *updated = NULL;
         int r = now_string(&updated);
         if (r < 0) return r;
-        char *k = strdup(key), *v = strdup(version);
-        if (!k || !v) {
-                free(k);
-                free(v);
-                free(updated);
-                return -ENOMEM;
-        }
-        return secrets_put(s, k, v, updated);
+        return secrets_put(s, key, version, updated);
 }
 
 static int json_opt_string(json_t *obj, const char *key, char **ret);
@@ -245,14 +244,7 @@ static int state_parse_secrets(State *s, json_t *arr) {
                 char *updated = NULL;
                 int r = json_opt_string(o, "updated", &updated);
                 if (r < 0) return r;
-                char *k = strdup(key), *v = strdup(version);
-                if (!k || !v) {
-                        free(k);
-                        free(v);
-                        free(updated);
-                        return -ENOMEM;
-                }
-                r = secrets_put(s, k, v, updated);
+                r = secrets_put(s, key, version, updated);
                 if (r < 0) return r;
         }
         return 0;
