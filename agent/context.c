@@ -11,6 +11,12 @@ char *context_state_file(const Context *c, const char *name) {
         return dir ? strjoin(dir, "/", name) : NULL;
 }
 
+LogLevel options_console_level(const Options *o) {
+        if (o->verbosity > 0) return LOG_LEVEL_DEBUG;
+        if (o->verbosity < 0) return LOG_LEVEL_WARNING;
+        return LOG_LEVEL_INFO;
+}
+
 const char *const *context_child_env(const Context *c) {
         /* Children get nothing of ours but these: no proxy variables, no secrets. */
         static char root_var[4096];

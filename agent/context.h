@@ -8,6 +8,7 @@
 #include "config.h"
 #include "customdata.h"
 #include "imds.h"
+#include "log.h"
 #include "state.h"
 
 typedef enum Command {
@@ -79,5 +80,8 @@ typedef struct Context {
 char *context_path(const Context *c, const char *path);
 /* {state_dir}/name under --root; NULL on OOM. */
 char *context_state_file(const Context *c, const char *name);
+/* The console log level -v and -q ask for (debug, warning, else info): the same for
+ * every command that opens the log. */
+LogLevel options_console_level(const Options *o);
 /* Environment for children: minimal PATH/LANG/HOME plus VSENSOR_INIT_ROOT under --root. */
 const char *const *context_child_env(const Context *c);

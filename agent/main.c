@@ -142,12 +142,6 @@ static int load_config(Context *c) {
         return c->state_path ? 0 : EX_SOFTWARE;
 }
 
-static LogLevel console_level(const Options *o) {
-        if (o->verbosity > 0) return LOG_LEVEL_DEBUG;
-        if (o->verbosity < 0) return LOG_LEVEL_WARNING;
-        return LOG_LEVEL_INFO;
-}
-
 static void context_done(Context *c) {
         config_done(&c->config);
         free(c->state_path);
@@ -181,7 +175,7 @@ int main(int argc, char **argv) {
         int r = parse_args(argc, argv, &opts);
         if (r != 0) return r;
 
-        log_open(&(LogOptions){.console_level = console_level(&opts)});
+        log_open(&(LogOptions){.console_level = options_console_level(&opts)});
         if (opts.command == COMMAND_VERSION) {
                 printf("vsensor-init %s\n", VERSION);
                 return EX_OK;

@@ -36,9 +36,7 @@ static void log_to_file(Context *c) {
         if (!log_path) return;
         LogOptions lo = {
                 .file = log_path,
-                .console_level = c->opts->verbosity > 0 ? LOG_LEVEL_DEBUG
-                               : c->opts->verbosity < 0 ? LOG_LEVEL_WARNING
-                                                        : LOG_LEVEL_INFO,
+                .console_level = options_console_level(c->opts),
                 .journal = isempty(c->opts->root),
         };
         if (log_open(&lo) < 0) log_warning("cannot open the log file %s", log_path);
@@ -46,9 +44,7 @@ static void log_to_file(Context *c) {
 
 int cmd_refresh(Context *c) {
         LogOptions lo = {
-                .console_level = c->opts->verbosity > 0 ? LOG_LEVEL_DEBUG
-                               : c->opts->verbosity < 0 ? LOG_LEVEL_WARNING
-                                                        : LOG_LEVEL_INFO,
+                .console_level = options_console_level(c->opts),
                 .journal = isempty(c->opts->root),
         };
         log_open(&lo);

@@ -56,9 +56,7 @@ int cmd_run(Context *c) {
         LogOptions lo = {
                 .root = c->opts->root,
                 .file = c->config.log_file,
-                .console_level = c->opts->verbosity > 0 ? LOG_LEVEL_DEBUG
-                               : c->opts->verbosity < 0 ? LOG_LEVEL_WARNING
-                                                        : LOG_LEVEL_INFO,
+                .console_level = options_console_level(c->opts),
                 /* Under --root the agent never touches the running system. */
                 .journal = isempty(c->opts->root),
         };

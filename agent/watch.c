@@ -349,9 +349,7 @@ int cmd_watch(Context *c) {
         if (!log_path) return EX_SOFTWARE;
         LogOptions lo = {
                 .file = log_path,
-                .console_level = c->opts->verbosity > 0 ? LOG_LEVEL_DEBUG
-                               : c->opts->verbosity < 0 ? LOG_LEVEL_WARNING
-                                                        : LOG_LEVEL_INFO,
+                .console_level = options_console_level(c->opts),
                 .journal = isempty(c->opts->root),
         };
         log_set_step("watch");
