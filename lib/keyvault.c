@@ -311,14 +311,14 @@ int keyvault_get_secret(KeyVaultClient *c, const KeyVaultRef *ref, Secret **ret_
                 _cleanup_free_ char *auth = NULL;
                 if (asprintf_safe(&auth, "Authorization: Bearer %s", secret_reveal(c->token)) < 0) return -ENOMEM;
                 const char *const headers[] = {auth, "Accept: application/json", NULL};
-                bool clipped = remaining > 0 && remaining < KEYVAULT_TRY_TIMEOUT_MS;
+                long try_ms = retry_try_timeout_ms(remaining, KEYVAULT_TRY_TIMEOUT_MS);
+                bool clipped = try_ms < KEYVAULT_TRY_TIMEOUT_MS;
                 HttpRequest req = {
                         .url = url,
                         .headers = headers,
                         .max_body = KEYVAULT_MAX_BODY,
                         .connect_timeout_ms = KEYVAULT_CONNECT_TIMEOUT_MS,
-                        .total_timeout_ms = remaining > 0 && remaining < KEYVAULT_TRY_TIMEOUT_MS ? (long)remaining
-                                                                                                 : KEYVAULT_TRY_TIMEOUT_MS,
+                        .total_timeout_ms = try_ms,
                         .ca_file = c->ca_file,
                         .out_fd = -1,
                 };

@@ -144,8 +144,7 @@ int msi_fetch_token(const MsiClient *c, Secret **ret_token, int64_t *ret_expires
                         .headers = headers,
                         .max_body = MSI_MAX_BODY,
                         .connect_timeout_ms = MSI_CONNECT_TIMEOUT_MS,
-                        .total_timeout_ms = remaining > 0 && remaining < MSI_TRY_TIMEOUT_MS ? (long)remaining
-                                                                                            : MSI_TRY_TIMEOUT_MS,
+                        .total_timeout_ms = retry_try_timeout_ms(remaining, MSI_TRY_TIMEOUT_MS),
                         .no_proxy = true,
                         .out_fd = -1,
                 };

@@ -26,6 +26,10 @@ int64_t retry_remaining_ms(const Retry *r) {
         return left > 0 ? left : 0;
 }
 
+long retry_try_timeout_ms(int64_t remaining_ms, long per_try_ms) {
+        return remaining_ms > 0 && remaining_ms < per_try_ms ? (long)remaining_ms : per_try_ms;
+}
+
 /* Whether a try can still start after waiting delay ms: a retry announced to the caller
  * must happen, so leave a little room for sleeping late. */
 static bool fits_before_deadline(const Retry *r, int64_t delay) {
@@ -110,8 +114,8 @@ int retry_http(const HttpRequest *req, const RetryPolicy *p, RetryNotifyFn notif
                 }
 
                 HttpRequest try = *req;
-                bool clipped = remaining > 0 && remaining < per_try;
-                try.total_timeout_ms = clipped ? (long)remaining : per_try;
+                try.total_timeout_ms = retry_try_timeout_ms(remaining, per_try);
+                bool clipped = try.total_timeout_ms < per_try;
                 if (try.out_fd >= 0) {
                         /* A failed try may have written part of the body. */
                         if (ftruncate(try.out_fd, 0) < 0 || lseek(try.out_fd, 0, SEEK_SET) < 0) {

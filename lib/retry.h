@@ -36,6 +36,11 @@ void retry_init(Retry *r, const RetryPolicy *p);
  * deadline any more (or max_attempts tries were made): stop retrying. Increments attempt. */
 int64_t retry_next_delay(Retry *r, long retry_after_s);
 int64_t retry_remaining_ms(const Retry *r);
+/* A try's total timeout: per_try_ms, or the budget left (remaining_ms, from
+ * retry_remaining_ms) when that is shorter. For every loop that clips its tries to the
+ * deadline: retry_http, and msi and keyvault, which call http_perform themselves. The
+ * try was cut short by the deadline exactly when the result is below per_try_ms. */
+long retry_try_timeout_ms(int64_t remaining_ms, long per_try_ms);
 
 /* IMDS: 404, 410, 429 and 5xx are retryable (DESIGN.md, Azure facts). */
 bool retry_status_imds(long status);
