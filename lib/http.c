@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "http-private.h"
 #include "util.h"
 
 #define SYSTEM_CA_DIR "/etc/ssl/certs"
@@ -113,35 +114,60 @@ static long parse_retry_after(const char *v) {
 static size_t sink_header(char *data, size_t size, size_t nmemb, void *userdata) {
         Sink *s = userdata;
         size_t n = size * nmemb;
-        static const char name[] = "retry-after:";
 
-        /* A new status line starts a new response (100 Continue, proxy CONNECT):
-         * only the final response's Retry-After counts. */
-        if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        char v[128];
+
+        /* Only the final response's Retry-After counts. */
+        if (http_header_is_status_line(data, n)) {
                 s->retry_after_s = -1;
                 return n;
         }
-        if (n <= sizeof name - 1 || strncasecmp(data, name, sizeof name - 1) != 0) return n;
-
-        char v[128];
-        size_t i = sizeof name - 1, j = 0;
-        while (i < n && (data[i] == ' ' || data[i] == '\t')) i++;
-        while (i < n && j < sizeof v - 1 && data[i] != '\r' && data[i] != '\n') v[j++] = data[i++];
-        while (j > 0 && (v[j - 1] == ' ' || v[j - 1] == '\t')) j--;
-        v[j] = 0;
-        s->retry_after_s = j > 0 ? parse_retry_after(v) : -1;
+        if (!http_header_value(data, n, "retry-after:", v, sizeof v)) return n;
+        s->retry_after_s = v[0] ? parse_retry_after(v) : -1;
         return n;
 }
 
-/* ca_file, in memory, checked before any connection; the system store is added as
- * a hashed directory (CURLOPT_CAPATH), which OpenSSL searches only for the issuer it
- * needs: parsing the whole system bundle costs ~60 ms CPU and ~1 MiB per request. */
-static int load_ca_blob(const char *ca_file, char **ret, size_t *ret_len, char *msg, size_t msg_size) {
+bool http_header_is_status_line(const char *data, size_t n) {
+        return n >= 5 && memcmp(data, "HTTP/", 5) == 0;
+}
+
+bool http_header_value(const char *data, size_t n, const char *name, char *v, size_t vsize) {
+        size_t l = strlen(name);
+        if (vsize == 0 || n <= l || strncasecmp(data, name, l) != 0) return false;
+        size_t i = l, j = 0;
+        while (i < n && (data[i] == ' ' || data[i] == '\t')) i++;
+        while (i < n && j < vsize - 1 && data[i] != '\r' && data[i] != '\n') v[j++] = data[i++];
+        while (j > 0 && (v[j - 1] == ' ' || v[j - 1] == '\t')) j--;
+        v[j] = 0;
+        return true;
+}
+
+/* ca_file is read before any connection, so a bad path fails the request up front. */
+int http_ca_load(const char *ca_file, char **ret, size_t *ret_len, char *msg, size_t msg_size) {
         int r = read_file_capped(ca_file, CA_FILE_MAX, ret, ret_len);
         if (r < 0)
                 snprintf(msg, msg_size, "cannot read CA file '%s': %s", ca_file,
                          r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
         return r;
+}
+
+#define TRUST_SETOPT(h, opt, val)                                         \
+        do {                                                              \
+                if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK) return #opt; \
+        } while (0)
+
+const char *http_set_trust(CURL *h, char *blob, size_t len, bool tls) {
+        if (blob) {
+                struct curl_blob b = {.data = blob, .len = len, .flags = CURL_BLOB_COPY};
+                TRUST_SETOPT(h, CURLOPT_CAINFO_BLOB, &b);
+                TRUST_SETOPT(h, CURLOPT_CAPATH, SYSTEM_CA_DIR);
+        } else if (tls && access(SYSTEM_CA_DIR, R_OK | X_OK) == 0) {
+                /* The same system store, looked up by hash instead of parsing the whole
+                 * bundle (~60 ms of CPU on the boot path). */
+                TRUST_SETOPT(h, CURLOPT_CAINFO, NULL);
+                TRUST_SETOPT(h, CURLOPT_CAPATH, SYSTEM_CA_DIR);
+        }
+        return NULL;
 }
 
 bool http_url_is_loopback(const char *url) {
@@ -282,7 +308,7 @@ int http_perform(const HttpRequest *req, HttpResponse *ret) {
         sink.fd = req->out_fd;
 
         if (!isempty(req->ca_file)) {
-                r = load_ca_blob(req->ca_file, &ca_blob, &ca_blob_len, ret->message, sizeof ret->message);
+                r = http_ca_load(req->ca_file, &ca_blob, &ca_blob_len, ret->message, sizeof ret->message);
                 if (r < 0) {
                         ret->error = HTTP_ERR_OTHER;
                         return r;
@@ -330,15 +356,11 @@ int http_perform(const HttpRequest *req, HttpResponse *ret) {
                 SETOPT(h, CURLOPT_PROXY, "");
                 SETOPT(h, CURLOPT_NOPROXY, "*");
         }
-        if (ca_blob) {
-                struct curl_blob blob = {.data = ca_blob, .len = ca_blob_len, .flags = CURL_BLOB_COPY};
-                SETOPT(h, CURLOPT_CAINFO_BLOB, &blob);
-                SETOPT(h, CURLOPT_CAPATH, SYSTEM_CA_DIR);
-        } else if (strncasecmp(req->url, "https://", 8) == 0 && access(SYSTEM_CA_DIR, R_OK | X_OK) == 0) {
-                /* The same system store, looked up by hash instead of parsing the whole
-                 * bundle (~60 ms of CPU on the boot path). */
-                SETOPT(h, CURLOPT_CAINFO, NULL);
-                SETOPT(h, CURLOPT_CAPATH, SYSTEM_CA_DIR);
+        const char *opt = http_set_trust(h, ca_blob, ca_blob_len, strncasecmp(req->url, "https://", 8) == 0);
+        if (opt) {
+                char m[64];
+                snprintf(m, sizeof m, "cannot set curl option %s", opt);
+                return fail(ret, HTTP_ERR_OTHER, -EINVAL, m);
         }
         if (post) {
                 SETOPT(h, CURLOPT_POST, 1L);

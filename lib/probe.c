@@ -7,10 +7,9 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "http-private.h"
 #include "util.h"
 
-#define SYSTEM_CA_DIR "/etc/ssl/certs"
-#define CA_FILE_MAX (1024 * 1024)
 #define HOST_MAX 253
 
 /* OpenSSL's X509_V_ERR_* values (stable ABI, x509_vfy.h): the library is libcurl's
@@ -160,17 +159,12 @@ static int answer_close(void *userdata, curl_socket_t fd) {
 static size_t answer_header(char *data, size_t size, size_t nmemb, void *userdata) {
         Answer *a = userdata;
         size_t n = size * nmemb;
-        static const char name[] = "date:";
-        if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        char v[128];
+        if (http_header_is_status_line(data, n)) {
                 a->date = -1;   /* a new response (proxy CONNECT, 100): its own headers count */
                 return n;
         }
-        if (n <= sizeof name - 1 || strncasecmp(data, name, sizeof name - 1) != 0) return n;
-        char v[128];
-        size_t i = sizeof name - 1, j = 0;
-        while (i < n && (data[i] == ' ' || data[i] == '\t')) i++;
-        while (i < n && j < sizeof v - 1 && data[i] != '\r' && data[i] != '\n') v[j++] = data[i++];
-        v[j] = 0;
+        if (!http_header_value(data, n, "date:", v, sizeof v)) return n;
         time_t t = curl_getdate(v, NULL);
         a->date = t >= 0 ? t : -1;
         return n;
@@ -311,10 +305,8 @@ int probe_run(const ProbeRequest *req, ProbeResult *ret) {
         if (!url) return fail(ret, -ENOMEM, "out of memory");
 
         if (!isempty(req->ca_file)) {
-                r = read_file_capped(req->ca_file, CA_FILE_MAX, &ca_blob, &ca_blob_len);
+                r = http_ca_load(req->ca_file, &ca_blob, &ca_blob_len, ret->message, sizeof ret->message);
                 if (r < 0) {
-                        snprintf(ret->message, sizeof ret->message, "cannot read CA file '%s': %s", req->ca_file,
-                                 r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
                         ret->cause = PROBE_OTHER;
                         return -EINVAL;
                 }
@@ -371,14 +363,12 @@ int probe_run(const ProbeRequest *req, ProbeResult *ret) {
                 SETOPT(h, CURLOPT_WRITEDATA, &answer);
         }
         bool tls = req->kind == PROBE_TLS || strncasecmp(url, "https://", 8) == 0;
-        if (ca_blob) {
-                struct curl_blob blob = {.data = ca_blob, .len = ca_blob_len, .flags = CURL_BLOB_COPY};
-                SETOPT(h, CURLOPT_CAINFO_BLOB, &blob);
-                SETOPT(h, CURLOPT_CAPATH, SYSTEM_CA_DIR);
-        } else if (tls && access(SYSTEM_CA_DIR, R_OK | X_OK) == 0) {
-                /* The same store as lib/http: the system directory, looked up by hash. */
-                SETOPT(h, CURLOPT_CAINFO, NULL);
-                SETOPT(h, CURLOPT_CAPATH, SYSTEM_CA_DIR);
+        /* The same trust as lib/http. */
+        const char *opt = http_set_trust(h, ca_blob, ca_blob_len, tls);
+        if (opt) {
+                char m[64];
+                snprintf(m, sizeof m, "cannot set curl option %s", opt);
+                return fail(ret, -EINVAL, m);
         }
 
         int64_t start = now_monotonic_ms();
