@@ -62,7 +62,7 @@ START_TEST(happy_path_from_userdata) {
         json_array_foreach(arr, i, r) {
                 const char *name = json_string_value(json_object_get(r, "name"));
                 const char *state = json_string_value(json_object_get(r, "state"));
-                if (!strcmp(name, "provision") || !strcmp(name, "report-ready"))
+                if (!strcmp(name, "provision") || !strcmp(name, "report-ready") || !strcmp(name, "host-keys"))
                         ck_assert_str_eq(state, "skipped");
                 else
                         ck_assert_msg(!strcmp(state, "done"), "step %s is %s", name, state);

@@ -236,7 +236,7 @@ static void assert_recovers(const char *what) {
         if (prov_mode) ck_assert_uint_ge(kvp_records(), 1);
 
         _cleanup_free_ char *after = state_words();
-        static const char *const all[] = {"load", "metadata", "provision", "report-ready", "wait-apt", "install",
+        static const char *const all[] = {"load", "metadata", "provision", "report-ready", "host-keys", "wait-apt", "install",
                                           "register", "hmac", "pcap", "network", "ephemeral", "os-updates", "finish"};
         for (size_t i = 0; i < ELEMENTSOF(all); i++)
                 ck_assert_msg(finished(after, all[i]), "%s: after the rerun %s is not finished:%s", what, all[i], after);
