@@ -61,8 +61,8 @@ int report_ready(Context *c) {
                                  c->config.wireserver_url, c->config.wireserver_deadline, err);
         c->reported_ready = true;
         log_info("reported ready to Azure");
-        /* Units ordered after vsensor-init (waagent for extensions) may start now. */
-        notify_ready();
+        /* READY=1 is not sent here: sshd is ordered after this unit and the host keys
+         * come after the report (host-keys, or finish in report_ready: late). */
         return 0;
 }
 

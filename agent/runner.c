@@ -75,6 +75,29 @@ static int run_one(Context *c, const Step *s) {
         return save_state(c);
 }
 
+/* Steps that run even when an earlier step of the run failed: host-keys, because
+ * sshd starts once this unit has failed and must find fresh keys (as it did when
+ * they were made before the ready report, e.g. when the wireserver never answers). */
+static bool step_after_failure(const Step *s) { return s->run == step_host_keys; }
+
+/* After step `failed` stopped the run: the later after-failure steps that apply and
+ * are not finished run still; the run's error and exit code stay the first failure's. */
+static void run_after_failure(Context *c, size_t failed) {
+        for (size_t i = failed + 1; i < step_table_size; i++) {
+                const Step *s = &step_table[i];
+                if (!step_after_failure(s) || !step_applies(c, s)) continue;
+                StepState st = state_get(c->state, s->name);
+                if ((st == STEP_DONE || st == STEP_SKIPPED) && !step_forced(c, s)) continue;
+                char *error = c->error;
+                int exit_code = c->exit_code;
+                c->error = NULL;
+                run_one(c, s);
+                free(c->error);
+                c->error = error;
+                c->exit_code = exit_code;
+        }
+}
+
 int steps_run(Context *c) {
         for (size_t i = 0; i < step_table_size; i++) {
                 const Step *s = &step_table[i];
@@ -92,6 +115,7 @@ int steps_run(Context *c) {
                         continue;
                 }
                 if (run_one(c, s) < 0) {
+                        run_after_failure(c, i);
                         if (!c->reported_ready) {
                                 char reason[1024];
                                 snprintf(reason, sizeof reason, "step %s failed: %s", s->name, c->error ? c->error : "?");

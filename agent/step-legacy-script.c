@@ -4,6 +4,7 @@
 #include "child.h"
 #include "log.h"
 #include "notify.h"
+#include "online.h"
 #include "steps.h"
 
 /* Splits "#!/bin/bash -e" into the interpreter and at most one argument, as the
@@ -27,6 +28,7 @@ static int parse_shebang(const char *script, char **ret_interp, char **ret_arg) 
 }
 
 int step_legacy_script(Context *c) {
+        wait_network_online(c, 120); /* the script downloads, like the installer */
         _cleanup_free_ char *interp = NULL, *arg = NULL;
         if (parse_shebang(c->custom_data->script, &interp, &arg) < 0)
                 return step_fail(c, EX_DATAERR, "the legacy script's first line names no interpreter (expected \"#!/bin/bash\")");

@@ -3,6 +3,7 @@
 #include "aptlock.h"
 #include "log.h"
 #include "notify.h"
+#include "online.h"
 #include "steps.h"
 
 static void on_holder(void *userdata, const AptLockHolder *h) {
@@ -12,7 +13,12 @@ static void on_holder(void *userdata, const AptLockHolder *h) {
                 log_info("waiting for %s", h->path);
 }
 
+/* The first step that needs the internet; the unit starts before every interface is
+ * configured. systemd-networkd-wait-online's own default timeout is 120 s. */
+#define ONLINE_TIMEOUT_S 120
+
 int step_wait_apt(Context *c) {
+        wait_network_online(c, ONLINE_TIMEOUT_S);
         notify_extend_timeout(c->config.apt_lock_deadline);
         AptLockHolder holder = {0};
         int64_t start = now_monotonic_ms();

@@ -7,6 +7,7 @@ const Step step_table[] = {
         {"metadata",      STEP_INPUT,        step_metadata,      "reading instance metadata"},
         {"provision",     STEP_PROVISIONING, step_provision,     "provisioning hostname, admin user, SSH"},
         {"report-ready",  STEP_PROVISIONING, step_report_ready,  "reporting ready to Azure"},
+        {"host-keys",     STEP_PROVISIONING, step_host_keys,     "making SSH host keys"},
         {"wait-apt",      STEP_VSENSOR,      step_wait_apt,      "waiting for the package manager"},
         {"install",       STEP_VSENSOR,      step_install,       "installing the vSensor"},
         {"register",      STEP_VSENSOR,      step_register,      "registering with the master"},

@@ -7,7 +7,7 @@
 
 typedef enum StepKind {
         STEP_INPUT,          /* load, metadata: gather inputs, no effect on the machine */
-        STEP_PROVISIONING,   /* provision, report-ready: OS provisioning as Azure expects */
+        STEP_PROVISIONING,   /* provision, report-ready, host-keys: OS provisioning as Azure expects */
         STEP_VSENSOR,        /* wait-apt .. os-updates: the vSensor bootstrap */
         STEP_LEGACY,         /* legacy-script: replaces the vSensor steps for "#!" custom data */
         STEP_FINAL,          /* finish */
@@ -39,6 +39,7 @@ int step_load(Context *c);
 int step_metadata(Context *c);
 int step_provision(Context *c);
 int step_report_ready(Context *c);
+int step_host_keys(Context *c);
 int step_wait_apt(Context *c);
 int step_install(Context *c);
 int step_register(Context *c);

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -488,7 +491,8 @@ START_TEST(ready_report_fails_then_recovers) {
         ck_assert_msg(took < 15000, "the failed run took %lld ms", (long long)took);
         ck_assert_uint_ge(e2e_count(&e, "POST", "/machine"), 1);
         _cleanup_free_ char *states = step_states();
-        ck_assert_contains(states, "provision=done report-ready=failed ");
+        /* The host keys are made all the same: sshd starts once the unit has failed. */
+        ck_assert_contains(states, "provision=done report-ready=failed host-keys=done ");
         ck_assert_contains(states, "install=pending ");
         _cleanup_free_ char *calls = e2e_helper_calls(&e);
         ck_assert_str_eq(calls, "");
@@ -1334,6 +1338,89 @@ static void real_keygen(void) {
         keygen_mounted = false;
 }
 
+/* The path to Ready (issue 15): the health report goes before ssh-keygen runs, and
+ * READY=1 (which lets sshd start: Before=ssh.service, Type=notify) only once the new
+ * keys are in. A thread reads the agent's notifications on a NOTIFY_SOCKET as they
+ * come and looks at the fake server and the root at that moment; ssh-keygen is a
+ * script that takes 300 ms, so a READY=1 sent before it would find no key. */
+typedef struct NotifyWatch {
+        int fd;
+        volatile bool stop;
+        char events[2048];
+} NotifyWatch;
+
+static void *notify_watch(void *arg) {
+        NotifyWatch *w = arg;
+        while (!w->stop) {
+                char buf[1024];
+                ssize_t n = recv(w->fd, buf, sizeof buf - 1, 0);
+                if (n <= 0) continue; /* SO_RCVTIMEO: look at stop again */
+                buf[n] = 0;
+                char ev[200] = "";
+                bool key = e2e_exists(&e, HOST_KEY);
+                if (strncmp(buf, "STATUS=host-keys:", 17) == 0)
+                        snprintf(ev, sizeof ev, "host-keys(posts=%zu,key=%d) ", e2e_count(&e, "POST", "/machine"), key);
+                else if (strstr(buf, "READY=1"))
+                        snprintf(ev, sizeof ev, "READY(key=%d) ", key);
+                else if (strncmp(buf, "STATUS=", 7) == 0)
+                        snprintf(ev, sizeof ev, "%.*s ", (int)strcspn(buf + 7, ":"), buf + 7);
+                size_t l = strlen(w->events);
+                snprintf(w->events + l, sizeof w->events - l, "%s", ev);
+        }
+        return NULL;
+}
+
+START_TEST(host_keys_after_ready_report) {
+        if (!need_root()) return;
+        e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
+        e2e_serve_userdata(&e, e2e_custom_data);
+        if (!fake_keygen("#!/bin/sh\n# -A -f PREFIX, as the agent calls it: slow, then complete keys\nsleep 0.3\n"
+                         "d=\"$3/etc/ssh\"; mkdir -p \"$d\"\n"
+                         "for t in rsa ecdsa ed25519; do echo \"FAKE $t\" > \"$d/ssh_host_${t}_key\"; "
+                         "echo \"FAKE $t PUB\" > \"$d/ssh_host_${t}_key.pub\"; done\n",
+                         0755))
+                return;
+        NotifyWatch w = {.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+        ck_assert_int_ge(w.fd, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        ck_assert_uint_lt(strlen(e.dir) + 8, sizeof sa.sun_path);
+        memcpy(sa.sun_path, e.dir, strlen(e.dir));
+        memcpy(sa.sun_path + strlen(e.dir), "/notify", 8);
+        ck_assert_msg(bind(w.fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind %s: %m", sa.sun_path);
+        struct timeval tv = {.tv_usec = 50000};
+        ck_assert_int_eq(setsockopt(w.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+        char env[300];
+        snprintf(env, sizeof env, "NOTIFY_SOCKET=%s", sa.sun_path);
+        const char *const extra[] = {env, NULL};
+        e.extra_env = extra;
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, notify_watch, &w), 0);
+        int rc = e2e_run(&e, run_args);
+        w.stop = true;
+        pthread_join(t, NULL);
+        close(w.fd);
+        e.extra_env = NULL;
+        real_keygen();
+        ck_assert_msg(rc == 0, "exit %d\n%s", rc, e.err);
+        printf("notifications: %s\n", w.events);
+        /* host-keys starts after the one health report and before any key exists;
+         * READY=1 comes once, after the keys, and before the vSensor steps. */
+        ck_assert_contains(w.events, "report-ready host-keys(posts=1,key=0) READY(key=1) wait-apt ");
+        ck_assert_uint_eq(count_of(w.events, "READY"), 1);
+        _cleanup_free_ char *k = e2e_read(&e, HOST_KEY);
+        ck_assert_str_eq(k, "FAKE ed25519\n");
+        _cleanup_free_ char *states = step_states();
+        ck_assert_contains(states, "provision=done report-ready=done host-keys=done wait-apt=done ");
+        /* The log says so in that order too. */
+        _cleanup_free_ char *log = e2e_read(&e, LOG_FILE);
+        const char *ready = strstr(log, "reported ready to Azure"), *keys = strstr(log, "new SSH host keys generated");
+        ck_assert_ptr_nonnull(ready);
+        ck_assert_ptr_nonnull(keys);
+        ck_assert_msg(ready < keys, "the host keys were logged before the ready report:\n%s", log);
+}
+END_TEST
+
+
 /* ssh-keygen exits 0 leaving empty key files (a full disk): the old keys stay,
  * the step fails with 73 and is not recorded done, and the next run makes them. */
 START_TEST(host_keys_swapped_only_when_complete) {
@@ -1358,7 +1445,7 @@ START_TEST(host_keys_swapped_only_when_complete) {
         ck_assert(e2e_exists(&e, "/etc/ssh/ssh_host_dsa_key"));
         ck_assert(!e2e_exists(&e, STATE_DIR "/provisioned"));
         _cleanup_free_ char *states = step_states();
-        ck_assert_contains(states, "provision=failed ");
+        ck_assert_contains(states, "provision=done report-ready=done host-keys=failed ");
         /* Nothing of the attempt is left beside the keys. */
         _cleanup_free_ char *sshdir = file_under_root("/etc/ssh");
         ck_assert_int_eq(tu_count_entries(sshdir), 4); /* ed25519 pair, dsa, sshd_config.d */
@@ -1394,7 +1481,7 @@ START_TEST(host_keys_keygen_missing) {
         ck_assert_int_eq(e2e_run(&e, run_args), 70);
         ck_assert_contains(e.err, "ssh-keygen is not installed but sshd is: install openssh-client");
         _cleanup_free_ char *states = step_states();
-        ck_assert_contains(states, "provision=failed ");
+        ck_assert_contains(states, "provision=done report-ready=done host-keys=failed ");
         /* No sshd in the image either: a warning, provisioning goes on. */
         _cleanup_free_ char *cfg = file_under_root("/etc/ssh/sshd_config");
         ck_assert_int_eq(unlink(cfg), 0);
@@ -1516,6 +1603,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, user_name_longer_than_useradd_takes);
         tcase_add_test(tc, host_keys_swapped_only_when_complete);
         tcase_add_test(tc, host_keys_keygen_missing);
+        tcase_add_test(tc, host_keys_after_ready_report);
         tcase_add_test(tc, sshd_password_conflict);
         tcase_add_test(tc, sshd_dropin_not_included);
         tcase_add_test(tc, state_dir_world_writable);
