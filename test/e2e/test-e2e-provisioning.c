@@ -1342,7 +1342,7 @@ static void real_keygen(void) {
  * READY=1 (which lets sshd start: Before=ssh.service, Type=notify) only once the new
  * keys are in. A thread reads the agent's notifications on a NOTIFY_SOCKET as they
  * come and looks at the fake server and the root at that moment; ssh-keygen is a
- * script that takes 300 ms, so a READY=1 sent before it would find no key. */
+ * script that takes 1 s, so a READY=1 sent before it would find no key. */
 typedef struct NotifyWatch {
         int fd;
         volatile bool stop;
@@ -1374,7 +1374,7 @@ START_TEST(host_keys_after_ready_report) {
         if (!need_root()) return;
         e2e_setup(&e, &(E2eOptions){.provisioning = "agent"});
         e2e_serve_userdata(&e, e2e_custom_data);
-        if (!fake_keygen("#!/bin/sh\n# -A -f PREFIX, as the agent calls it: slow, then complete keys\nsleep 0.3\n"
+        if (!fake_keygen("#!/bin/sh\n# -A -f PREFIX, as the agent calls it: slow, then complete keys\nsleep 1\n"
                          "d=\"$3/etc/ssh\"; mkdir -p \"$d\"\n"
                          "for t in rsa ecdsa ed25519; do echo \"FAKE $t\" > \"$d/ssh_host_${t}_key\"; "
                          "echo \"FAKE $t PUB\" > \"$d/ssh_host_${t}_key.pub\"; done\n",
