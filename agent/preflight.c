@@ -388,9 +388,8 @@ static void plan_apt(Plan *p, const Context *c) {
 
 /* --- Key Vault references, found without the full custom data rules --- */
 
-/* Every `key_vault: https://...` value anywhere in the document: the references'
- * form is issue 12's, but the vault hosts are all preflight needs, and this works
- * whether or not the rest of the document passes validation. */
+/* Every `key_vault: https://...` value anywhere in the document: only the vault hosts
+ * matter here, so a document that fails validation still gets its vaults checked. */
 static void scan_vaults(YamlDoc *d, yaml_node_t *n, char ***hosts, int depth) {
         if (!n || depth > YAMLNODE_MAX_DEPTH) return;
         if (n->type == YAML_SEQUENCE_NODE) {

@@ -260,8 +260,8 @@ START_TEST(certificates_names_and_clock) {
         snprintf(key, sizeof key, "%s/expired-key.pem", certs);
         FakeServer *expired = fake_server_start(&(FakeServerOptions){.cert_file = cert, .key_file = key});
         ck_assert(notyet && expired);
-        /* Key Vault references: the vault hosts come from them (whether or not this
-         * build's custom data rules know references yet). */
+        /* Key Vault references: the vault hosts come from them (the push token's
+         * version is malformed on purpose: the vaults are checked all the same). */
         char text[1024];
         snprintf(text, sizeof text,
                  "vsensor:\n"
