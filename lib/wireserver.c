@@ -267,13 +267,23 @@ static void describe_outcome(char *buf, size_t size, const char *what, int r,
                 snprintf(buf, size, "%s: HTTP %ld", what, resp->status);
 }
 
+#define WIRESERVER_TRY_TIMEOUT_MS 30000
+
 /* Total timeout for the next request: clipped to the budget left; the first try
  * always happens (as in retry_http). 0 means no time is left. */
 static long try_timeout(const Retry *retry) {
         int64_t remaining = retry_remaining_ms(retry);
         if (remaining <= 0)
-                return retry->attempt == 0 ? 30000 : 0;
-        return remaining < 30000 ? (long)remaining : 30000;
+                return retry->attempt == 0 ? WIRESERVER_TRY_TIMEOUT_MS : 0;
+        return remaining < WIRESERVER_TRY_TIMEOUT_MS ? (long)remaining : WIRESERVER_TRY_TIMEOUT_MS;
+}
+
+/* A try that timed out only because the deadline clipped its timeout says nothing
+ * about the wireserver; the outcome of the try before it ("health: HTTP 500") does,
+ * and is what the caller reports (as retry_http does). */
+static bool cut_short_by_deadline(const Retry *retry, const HttpRequest *req, int r, const HttpResponse *resp) {
+        return retry->attempt > 0 && r < 0 && resp->error == HTTP_ERR_TIMEOUT &&
+               req->total_timeout_ms < WIRESERVER_TRY_TIMEOUT_MS;
 }
 
 int wireserver_report(const WireserverClient *c, bool ready, const char *description,
@@ -332,6 +342,10 @@ int wireserver_report(const WireserverClient *c, bool ready, const char *descrip
                                 .out_fd = -1,
                         };
                         int r = http_perform(&req, &resp);
+                        if (cut_short_by_deadline(&retry, &req, r, &resp)) {
+                                http_response_clear(&resp);
+                                break;
+                        }
                         if (r >= 0 && resp.status == 200) {
                                 char perr[256] = "";
                                 r = goalstate_parse(resp.body ? resp.body : "", resp.body_len,
@@ -366,10 +380,16 @@ int wireserver_report(const WireserverClient *c, bool ready, const char *descrip
                                 .out_fd = -1,
                         };
                         if (req.total_timeout_ms <= 0) {
-                                snprintf(what, sizeof what, "health: deadline passed after the goal state");
+                                /* The previous try's outcome, if there was one, says more. */
+                                if (retry.attempt == 0)
+                                        snprintf(what, sizeof what, "health: deadline passed after the goal state");
                                 break;
                         }
                         int r = http_perform(&req, &resp);
+                        if (cut_short_by_deadline(&retry, &req, r, &resp)) {
+                                http_response_clear(&resp);
+                                break;
+                        }
                         if (r >= 0 && (resp.status == 200 || resp.status == 201 || resp.status == 202)) {
                                 http_response_clear(&resp);
                                 if (ret_body)

@@ -8,7 +8,7 @@
  *
  * Faults come from the in-process fake server (test/fake/fake-server.h), except a reset
  * mid-body, which needs a raw socket server (below) that sends half a body and an RST.
- * FAULTS_TIME_SCALE (default 1; 8 under valgrind) stretches deadlines and bounds. */
+ * FAULTS_TIME_SCALE (default 1; 12 under valgrind) stretches deadlines and bounds. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -629,7 +629,7 @@ int main(void) {
         if (scale && atoi(scale) > 0)
                 time_scale = atoi(scale);
         else if (preload && strstr(preload, "vgpreload"))
-                time_scale = 8;   /* valgrind */
+                time_scale = 12;  /* valgrind (suites side by side) */
 
         instance_json = slurp("test/data/imds/instance.json");
         goalstate_xml = slurp("test/data/wireserver/goalstate.xml");
