@@ -167,6 +167,13 @@ int msi_fetch_token(const MsiClient *c, Secret **ret_token, int64_t *ret_expires
                                 return -EACCES;
                         }
                 } else {
+                        /* A last try cut short by the deadline says less than the answer
+                         * before it ("HTTP 400 (Identity not found)"): keep that one. */
+                        if (resp.error == HTTP_ERR_TIMEOUT && req.total_timeout_ms < MSI_TRY_TIMEOUT_MS &&
+                            retry.attempt > 0 && what[0]) {
+                                http_response_clear(&resp);
+                                break;
+                        }
                         snprintf(what, sizeof what, "%s", resp.message[0] ? resp.message : http_error_to_string(resp.error));
                         http_response_clear(&resp);
                         if (resp.error == HTTP_ERR_TOO_LARGE || resp.error == HTTP_ERR_OTHER ||

@@ -124,6 +124,22 @@ START_TEST(test_deadline_names_last_answer) {
 }
 END_TEST
 
+/* The last try hangs until the deadline clips its timeout: the error is still the
+ * identity's last answer, not "timed out after N milliseconds". */
+START_TEST(test_last_try_cut_short_keeps_last_answer) {
+        route((FakeResponse[]){{.status = 400, .body = NOT_FOUND_BODY}, {.hang = true}}, 2);
+        MsiClient c = {.imds_url = base_url, .deadline_ms = 1200};
+        Secret *t = NULL;
+        char err[256] = "";
+        int64_t t0 = now_monotonic_ms();
+        ck_assert_int_eq(msi_fetch_token(&c, &t, NULL, err, sizeof err), -ETIMEDOUT);
+        ck_assert_int_lt(now_monotonic_ms() - t0, 1200 + 500);
+        ck_assert_ptr_null(t);
+        ck_assert_str_eq(err, "HTTP 400 (Identity not found)");
+        ck_assert_uint_eq(fake_server_count(server, "GET", MSI_TOKEN_PATH), 2);
+}
+END_TEST
+
 START_TEST(test_connection_refused_until_deadline) {
         MsiClient c = {.imds_url = "http://127.0.0.1:1", .deadline_ms = 400};
         Secret *t = NULL;
@@ -174,6 +190,7 @@ int main(void) {
         tcase_add_test(tc, test_retries_until_ready);
         tcase_add_test(tc, test_other_400_not_retried);
         tcase_add_test(tc, test_deadline_names_last_answer);
+        tcase_add_test(tc, test_last_try_cut_short_keeps_last_answer);
         tcase_add_test(tc, test_connection_refused_until_deadline);
         tcase_add_loop_test(tc, test_bad_body_not_retried, 0, (int)ELEMENTSOF(bad_bodies));
         tcase_add_test(tc, test_numeric_expires_on);
