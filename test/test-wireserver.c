@@ -452,6 +452,7 @@ START_TEST(test_report_last_try_cut_short) {
 
         /* The same when the goal state is what hangs on the last try. */
         fake_server_stop(s);
+        url = (free(url), NULL);
         s = start_server(&url);
         ck_assert_int_eq(fake_server_route(s, "GET", "/machine/", (FakeResponse[]){
                 { .status = 503 }, { .hang = true } }, 2), 0);
