@@ -21,7 +21,7 @@ START_TEST(test_full_jitter_bounds) {
 
         for (size_t a = 0; a < ELEMENTSOF(ceilings); a++) {
                 /* Checked after the loop: each Check assertion writes a mark point, and
-                 * 42,000 of them took minutes under valgrind. */
+                 * 42,000 of them slowed this suite to a minute under valgrind. */
                 int64_t lo = INT64_MAX, hi = -1;
                 int bad_attempt = 0;
                 for (int i = 0; i < SAMPLES; i++) {
